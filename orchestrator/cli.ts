@@ -1,5 +1,19 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { registerDoctor } from './cli/doctor.ts';
+import { registerKernel } from './cli/kernel.ts';
+import { OUTCOMES } from './errors.ts';
 
-const program = new Command('handover');
-program.description('Prove Kexec HandOver and Live Update work, on a real kernel, in a real VM.');
-await program.parseAsync(process.argv);
+const program = new Command('handover')
+  .description('Prove Kexec HandOver and Live Update work, on a real kernel, in a real VM.')
+  .showHelpAfterError()
+  .exitOverride();
+registerDoctor(program);
+registerKernel(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // --help and --version end here with code 0; everything else is a usage error.
+  process.exitCode = err.exitCode === 0 ? 0 : OUTCOMES['usage-error'].exit;
+}

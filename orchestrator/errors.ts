@@ -17,6 +17,7 @@ export const OUTCOMES = {
   'ssh-failed': { exit: 6, summary: 'SSH to the guest failed' },
   'kexec-timeout': { exit: 6, summary: 'the new kernel did not come up after kexec in time' },
   'vm-failed': { exit: 6, summary: 'QEMU failed or exited unexpectedly' },
+  'internal-error': { exit: 70, summary: 'a bug in handover itself' },
   interrupted: { exit: 130, summary: 'stopped by a signal' },
 } as const;
 

@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { fixHost, formatChecks, runChecks } from '../host/doctor.ts';
+import { runCommand } from './run-command.ts';
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check the host: QEMU, kernel build tools, guest packages, disk, accelerator')
+    .option('--fix', 'install missing Debian packages (apt-get, when root; otherwise print the command)')
+    .option('--json', 'print the checks as JSON')
+    .action((opts: { fix?: boolean; json?: boolean }) =>
+      runCommand(async () => {
+        let checks = await runChecks();
+        if (opts.fix === true) checks = await fixHost(checks, (l) => process.stderr.write(`doctor: ${l}\n`));
+        const failed = checks.filter((c) => !c.ok && c.required);
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+        else if (opts.fix !== true || failed.length > 0) process.stdout.write(`${formatChecks(checks)}\n`);
+        else process.stdout.write(`doctor: host ready (${checks.length} checks)\n`);
+        if (failed.length > 0) {
+          process.stderr.write(`doctor: missing: ${failed.map((c) => c.name).join(', ')}; run 'handover doctor --fix'\n`);
+          return 5;
+        }
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,316 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HandoverError } from '../errors.ts';
+import { acquireLock } from '../host/lock.ts';
+import { cacheDir } from '../paths.ts';
+import { createProgress, formatSeconds, type Progress } from '../report/progress.ts';
+import { describeOverrides, findViolations } from './config-contract.ts';
+import { explainViolations } from './config-explain.ts';
+import {
+  DEFAULT_FRAGMENTS,
+  loadBuiltinFragment,
+  loadConfigArg,
+  mergeRequests,
+  parseDotConfig,
+  PROFILES,
+  type MergedConfig,
+} from './fragments.ts';
+import { firstErrors, kbuildStep } from './make-log.ts';
+import { resolveSource, type SourceTree } from './source.ts';
+import { DEFAULT_KERNEL_SPEC, parseKernelSpec } from './spec.ts';
+import { detectToolchain, type Toolchain } from './toolchain.ts';
+
+export interface KernelBuildRequest {
+  /** A kernel spec (see spec.ts); default: Debian's linux-source-7.3. */
+  kernel?: string;
+  /** Fragment files or single CONFIG_X=val items, applied after the built-in fragments, in order. */
+  config?: readonly string[];
+  /** Named profiles from kernel-config/ (e.g. debug). */
+  profiles?: readonly string[];
+  jobs?: number;
+  /** Use ccache when it is installed (default true). */
+  ccache?: boolean;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface KernelArtifacts {
+  bzImage: string;
+  vmlinux: string;
+  systemMap: string;
+  config: string;
+  mergedConfig: string;
+  buildLog: string;
+  /** The installed uapi headers' include dir (the guest agent compiles against it). */
+  headers: string;
+  metadata: string;
+}
+
+export interface KernelMetadata {
+  schema: 1;
+  key: string;
+  release: string;
+  source: { spec: string; kind: string; identity: string; describe: string; dir: string };
+  config: { hash: string; requested: number; fragments: string[]; overrides: string[] };
+  toolchain: Toolchain;
+  make: { jobs: number; outputDir: string; commands: string[] };
+  timings: { fetchSeconds: number; configureSeconds: number; buildSeconds: number; headersSeconds: number; totalSeconds: number };
+  reproducer: string;
+  builtAt: string;
+}
+
+export interface KernelBuild {
+  dir: string;
+  artifacts: KernelArtifacts;
+  metadata: KernelMetadata;
+  cacheHit: boolean;
+  /** Seconds this call took (a cache hit is only the lookup). */
+  seconds: number;
+}
+
+const ARCH = 'x86_64';
+/** Bumped when the build recipe changes in a way that makes old artifacts wrong. */
+const RECIPE = 1;
+
+/**
+ * Builds (or finds in the cache) a kernel for the given source and fragments. The cache key is
+ * the source identity, the merged fragment, the toolchain and the recipe: unchanged inputs are a
+ * hit without running make. Builds of one source location share an output dir, so a changed
+ * tree rebuilds incrementally.
+ */
+export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelBuild> {
+  const started = Date.now();
+  const progress = req.progress ?? createProgress({ quiet: true });
+  const specText = req.kernel ?? DEFAULT_KERNEL_SPEC;
+  const spec = parseKernelSpec(specText);
+  const fragmentLists = await Promise.all([
+    ...DEFAULT_FRAGMENTS.map(loadBuiltinFragment),
+    ...(req.profiles ?? []).map((p) => {
+      const file = PROFILES[p];
+      if (file === undefined) {
+        throw new HandoverError('usage-error', `--profile ${p}: unknown profile (known: ${Object.keys(PROFILES).join(', ')})`);
+      }
+      return loadBuiltinFragment(file);
+    }),
+    ...(req.config ?? []).map(loadConfigArg),
+  ]);
+  const merged = mergeRequests(fragmentLists);
+  const toolchain = await detectToolchain(req.ccache ?? true);
+
+  progress.phase('source');
+  const source = await resolveSource(spec);
+  const key = cacheKey(source, merged, toolchain);
+  const kernels = await cacheDir('kernels');
+  const finalDir = join(kernels, key);
+  const hit = await loadCached(finalDir);
+  if (hit !== undefined) return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
+
+  const outDir = await cacheDir('build', `${ARCH}-${sha(source.location).slice(0, 16)}`);
+  const unlock = await acquireLock(join(outDir, '.handover.lock'), {
+    waitMs: 3_600_000,
+    onWait: (pid) => progress.info(`waiting for another build (pid ${pid}) using ${outDir}`),
+  });
+  try {
+    const raced = await loadCached(finalDir);
+    if (raced !== undefined) return { ...raced, cacheHit: true, seconds: (Date.now() - started) / 1000 };
+    return await buildFresh({ req, progress, source, merged, toolchain, key, outDir, finalDir, started, specText });
+  } finally {
+    await unlock();
+  }
+}
+
+interface BuildContext {
+  req: KernelBuildRequest;
+  progress: Progress;
+  source: SourceTree;
+  merged: MergedConfig;
+  toolchain: Toolchain;
+  key: string;
+  outDir: string;
+  finalDir: string;
+  started: number;
+  specText: string;
+}
+
+async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
+  const { progress, source, merged, outDir } = ctx;
+  const jobs = ctx.req.jobs ?? availableParallelism();
+  const staging = `${ctx.finalDir}.partial-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  const logPath = join(staging, 'build.log');
+  const log = createWriteStream(logPath);
+  const fragmentPath = join(staging, 'merged.config');
+  await writeFile(fragmentPath, merged.text);
+  for (const line of describeOverrides(merged)) progress.info(`note: ${line}`);
+
+  const base = ['-C', source.dir, `O=${outDir}`, `ARCH=${ARCH}`];
+  const cc = ctx.toolchain.ccache ? ['CC=ccache gcc'] : [];
+  const commands: string[] = [];
+  const make = async (args: string[], phase: string, onLine?: (l: string) => void): Promise<void> => {
+    commands.push(['make', ...args].join(' '));
+    log.write(`$ make ${args.join(' ')}\n`);
+    const child = execa('make', args, {
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+      env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'handover', KBUILD_BUILD_HOST: 'handover' },
+      ...(ctx.req.signal === undefined ? {} : { cancelSignal: ctx.req.signal }),
+    });
+    const feed = (chunk: Buffer) => {
+      log.write(chunk);
+      if (onLine !== undefined) for (const line of chunk.toString().split('\n')) onLine(line);
+    };
+    child.stdout.on('data', feed);
+    child.stderr.on('data', feed);
+    const r = await child;
+    if (r.isCanceled) throw new HandoverError('interrupted', `${phase} was interrupted`);
+    if (r.exitCode !== 0) {
+      await new Promise((res) => log.end(res));
+      const text = await readFile(logPath, 'utf8');
+      await keepFailureLog(text, outDir);
+      throw new HandoverError('build-failed', `${phase} failed (make exit ${r.exitCode}); full log: ${join(outDir, 'handover-failed-build.log')}`, {
+        evidence: firstErrors(text),
+        artifacts: { buildLog: join(outDir, 'handover-failed-build.log') },
+      });
+    }
+  };
+
+  try {
+    progress.phase('configure');
+    const t0 = Date.now();
+    await make([...base, ...cc, `KCONFIG_ALLCONFIG=${fragmentPath}`, 'allnoconfig'], 'configure (allnoconfig + fragments)');
+    const finalConfig = await readFile(join(outDir, '.config'), 'utf8');
+    await verifyConfig(source, merged, parseDotConfig(finalConfig), staging);
+    const configureSeconds = (Date.now() - t0) / 1000;
+
+    progress.phase('build');
+    const t1 = Date.now();
+    const expected = await previousSteps(outDir);
+    let steps = 0;
+    await make([...base, ...cc, `-j${jobs}`, 'bzImage'], 'kernel build', (line) => {
+      const step = kbuildStep(line);
+      if (step === undefined) return;
+      steps++;
+      const pct = expected > 0 ? ` ~${Math.min(99, Math.round((100 * steps) / expected))}%` : '';
+      progress.tick(`${steps} steps${pct}  ${step.tool} ${step.target}`);
+    });
+    if (steps > 100) await writeFile(join(outDir, '.handover-steps'), String(steps));
+    const buildSeconds = (Date.now() - t1) / 1000;
+
+    progress.phase('headers');
+    const t2 = Date.now();
+    await make([...base, `INSTALL_HDR_PATH=${join(staging, 'headers')}`, 'headers_install'], 'headers_install');
+    const headersSeconds = (Date.now() - t2) / 1000;
+    progress.end();
+
+    const release = (await readFile(join(outDir, 'include/config/kernel.release'), 'utf8')).trim();
+    await copyFile(join(outDir, 'arch/x86/boot/bzImage'), join(staging, 'bzImage'));
+    await copyFile(join(outDir, 'vmlinux'), join(staging, 'vmlinux'));
+    await copyFile(join(outDir, 'System.map'), join(staging, 'System.map'));
+    await writeFile(join(staging, 'config'), finalConfig);
+    await new Promise((res) => log.end(res));
+
+    const metadata: KernelMetadata = {
+      schema: 1,
+      key: ctx.key,
+      release,
+      source: { spec: source.spec.text, kind: source.spec.kind, identity: source.identity, describe: source.describe, dir: source.dir },
+      config: {
+        hash: sha(finalConfig),
+        requested: merged.requests.length,
+        fragments: [...new Set(merged.requests.map((r) => r.origin.file))],
+        overrides: describeOverrides(merged),
+      },
+      toolchain: ctx.toolchain,
+      make: { jobs, outputDir: outDir, commands },
+      timings: {
+        fetchSeconds: source.fetchSeconds,
+        configureSeconds,
+        buildSeconds,
+        headersSeconds,
+        totalSeconds: (Date.now() - ctx.started) / 1000,
+      },
+      reproducer: reproducer(ctx),
+      builtAt: new Date().toISOString(),
+    };
+    // metadata.json is written last and the dir renamed into place: a cache entry is all or nothing.
+    await writeFile(join(staging, 'metadata.json'), `${JSON.stringify(metadata, null, 2)}\n`);
+    await rename(staging, ctx.finalDir).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      await rm(staging, { recursive: true, force: true });
+    });
+    progress.info(`built ${release} in ${formatSeconds(metadata.timings.totalSeconds)} (${source.describe})`);
+    return { dir: ctx.finalDir, artifacts: artifactsIn(ctx.finalDir), metadata, cacheHit: false, seconds: metadata.timings.totalSeconds };
+  } catch (err) {
+    log.destroy();
+    progress.end();
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function verifyConfig(source: SourceTree, merged: MergedConfig, finalValues: Map<string, string>, staging: string): Promise<void> {
+  const violations = findViolations(merged, finalValues);
+  if (violations.length === 0) return;
+  const explained = await explainViolations(source.dir, violations, finalValues);
+  const allUnknown = explained.every((e) => e.unknown);
+  throw new HandoverError(
+    allUnknown ? 'config-unknown-symbol' : 'config-dropped',
+    `${violations.length} requested Kconfig symbol${violations.length === 1 ? ' was' : 's were'} not honoured by ${source.describe}`,
+    { evidence: explained.flatMap((e) => e.lines), artifacts: { mergedConfig: join(staging, 'merged.config') } },
+  );
+}
+
+async function keepFailureLog(text: string, outDir: string): Promise<void> {
+  await writeFile(join(outDir, 'handover-failed-build.log'), text);
+}
+
+async function previousSteps(outDir: string): Promise<number> {
+  const text = await readFile(join(outDir, '.handover-steps'), 'utf8').catch(() => '0');
+  return Number.parseInt(text, 10) || 0;
+}
+
+function reproducer(ctx: BuildContext): string {
+  const args = ['handover', 'kernel', 'build', '--kernel', ctx.specText];
+  for (const p of ctx.req.profiles ?? []) args.push('--profile', p);
+  for (const c of ctx.req.config ?? []) args.push('--config', c);
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function cacheKey(source: SourceTree, merged: MergedConfig, toolchain: Toolchain): string {
+  const { ccache: _ccache, ...compilers } = toolchain;
+  return sha(JSON.stringify({ RECIPE, ARCH, source: source.identity, config: merged.text, compilers })).slice(0, 24);
+}
+
+function sha(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function artifactsIn(dir: string): KernelArtifacts {
+  return {
+    bzImage: join(dir, 'bzImage'),
+    vmlinux: join(dir, 'vmlinux'),
+    systemMap: join(dir, 'System.map'),
+    config: join(dir, 'config'),
+    mergedConfig: join(dir, 'merged.config'),
+    buildLog: join(dir, 'build.log'),
+    headers: join(dir, 'headers', 'include'),
+    metadata: join(dir, 'metadata.json'),
+  };
+}
+
+async function loadCached(dir: string): Promise<Omit<KernelBuild, 'cacheHit' | 'seconds'> | undefined> {
+  const artifacts = artifactsIn(dir);
+  try {
+    const metadata = JSON.parse(await readFile(artifacts.metadata, 'utf8')) as KernelMetadata;
+    await Promise.all([artifacts.bzImage, artifacts.vmlinux, artifacts.headers].map((p) => access(p)));
+    return { dir, artifacts, metadata };
+  } catch {
+    return undefined;
+  }
+}
