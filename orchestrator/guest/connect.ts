@@ -1,0 +1,165 @@
+// One SSH connection attempt to a guest through QEMU's loopback port forward, with the run's host
+// key pinned, and the retry loop around it. Under QEMU user networking the forwarded port accepts
+// TCP long before sshd listens, so "port open" means nothing: only a finished handshake counts.
+
+import { Client, type ConnectConfig } from 'ssh2';
+import { HandoverError } from '../errors.ts';
+import type { RunKeys } from './keys.ts';
+
+export interface SshEndpoint {
+  /** The host side of the forward; always on 127.0.0.1. */
+  readonly port: number;
+  readonly keys: RunKeys;
+  readonly user?: string;
+}
+
+export interface ConnectTuning {
+  /** Per attempt: TCP connect + banner + key exchange + auth. */
+  readonly attemptTimeoutMs?: number;
+  /** Keepalive probes let a vanished guest (kexec: no FIN through slirp) end the connection. */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveCountMax?: number;
+}
+
+export const DEFAULT_TUNING = {
+  attemptTimeoutMs: 3000,
+  keepaliveIntervalMs: 1000,
+  keepaliveCountMax: 3,
+} as const;
+
+/** Why an attempt failed; only `transient` is worth another try. */
+export type ConnectFailureKind = 'transient' | 'auth' | 'host-key';
+
+export class ConnectError extends Error {
+  readonly kind: ConnectFailureKind;
+  readonly level: string | undefined;
+  constructor(kind: ConnectFailureKind, message: string, level: string | undefined, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ConnectError';
+    this.kind = kind;
+    this.level = level;
+  }
+}
+
+/** Connect once; resolves with a ready Client (with an error handler attached) or rejects with a ConnectError. */
+export function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning = {}): Promise<Client> {
+  const t = { ...DEFAULT_TUNING, ...tuning };
+  const expected = endpoint.keys.host.blob;
+  let hostKeyRejected = false;
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: '127.0.0.1',
+    port: endpoint.port,
+    username: endpoint.user ?? 'root',
+    privateKey: endpoint.keys.client.privateKey,
+    readyTimeout: t.attemptTimeoutMs,
+    keepaliveInterval: t.keepaliveIntervalMs,
+    keepaliveCountMax: t.keepaliveCountMax,
+    // Pinned: only the run's own host key is accepted, never "trust on first use".
+    hostVerifier: (key: Buffer) => {
+      const ok = Buffer.isBuffer(key) && key.equals(expected);
+      if (!ok) hostKeyRejected = true;
+      return ok;
+    },
+  };
+  return new Promise<Client>((resolve, reject) => {
+    let settled = false;
+    // ssh2 can emit several errors for one failure (handshake timeout, then "connection lost").
+    const settle = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      if (err === null) {
+        resolve(client);
+        return;
+      }
+      client.destroy();
+      reject(classify(err, hostKeyRejected));
+    };
+    client.on('error', (err: Error) => settle(err));
+    client.on('close', () => settle(new Error('Connection closed before ready')));
+    client.once('ready', () => settle(null));
+    try {
+      client.connect(config);
+    } catch (err) {
+      settle(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+function classify(err: Error, hostKeyRejected: boolean): ConnectError {
+  const level = (err as { level?: string }).level;
+  if (hostKeyRejected) {
+    return new ConnectError('host-key', 'the guest presented a host key other than the run\'s pinned key', level, err);
+  }
+  if (level === 'client-authentication') {
+    return new ConnectError('auth', `authentication failed: ${err.message}`, level, err);
+  }
+  return new ConnectError('transient', err.message, level, err);
+}
+
+export interface RetryOptions extends ConnectTuning {
+  /** Give up after this many milliseconds from the call. */
+  readonly deadlineMs: number;
+  /** Pause between failed attempts. */
+  readonly retryDelayMs?: number;
+  readonly signal?: AbortSignal;
+  /** Called after each failed transient attempt (for progress output). */
+  readonly onRetry?: (attempt: number, error: ConnectError) => void;
+}
+
+export interface RetryResult {
+  readonly client: Client;
+  readonly attempts: number;
+  readonly durationMs: number;
+}
+
+/**
+ * Retry connectOnce until the deadline. Authentication and host-key failures end the wait at once:
+ * they will not heal by waiting, and retrying would only hide the reason.
+ */
+export async function connectWithRetry(endpoint: SshEndpoint, opts: RetryOptions): Promise<RetryResult> {
+  const started = performance.now();
+  const deadline = started + opts.deadlineMs;
+  const errors: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
+    const left = deadline - performance.now();
+    const attemptTimeoutMs = Math.max(250, Math.min(opts.attemptTimeoutMs ?? DEFAULT_TUNING.attemptTimeoutMs, left));
+    try {
+      const client = await connectOnce(endpoint, { ...opts, attemptTimeoutMs });
+      return { client, attempts: attempt, durationMs: Math.round(performance.now() - started) };
+    } catch (err) {
+      if (!(err instanceof ConnectError)) throw err;
+      if (err.kind !== 'transient') {
+        throw new HandoverError('ssh-failed', `SSH to 127.0.0.1:${endpoint.port} failed: ${err.message}`, {
+          cause: err,
+          evidence: [`attempt ${attempt}: ${err.message}`],
+        });
+      }
+      errors.push(`attempt ${attempt}: ${err.message}`);
+      opts.onRetry?.(attempt, err);
+      if (performance.now() + (opts.retryDelayMs ?? 100) >= deadline) {
+        throw new HandoverError(
+          'ssh-failed',
+          `SSH to 127.0.0.1:${endpoint.port} not ready after ${Math.round(performance.now() - started)} ms (${attempt} attempts; last: ${err.message})`,
+          { cause: err, evidence: errors.slice(-10) },
+        );
+      }
+      await sleep(opts.retryDelayMs ?? 100, opts.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

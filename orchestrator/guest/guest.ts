@@ -1,0 +1,397 @@
+// A Guest: the SSH session to a booted handover guest. Commands go as argv (quoted for the
+// guest's busybox sh), results carry exit code, signal, output and duration. A connection that
+// drops mid-command is an error, never a silent success: kexec and crashes look exactly like that.
+
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { HandoverError } from '../errors.ts';
+import { type ConnectTuning, connectWithRetry, type SshEndpoint } from './connect.ts';
+import { quoteArgv } from './shell-quote.ts';
+
+export interface ExecOptions {
+  /** Kill the channel and fail with `step-failed` after this long. Default 60 s. */
+  readonly timeoutMs?: number;
+  /** Written to the command's stdin, which is then closed (it is always closed). */
+  readonly input?: string | Buffer;
+  /** Cap on each of stdout and stderr kept in memory; beyond it output is dropped (and flagged). */
+  readonly maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  readonly argv: readonly string[];
+  /** null when the command died of a signal. */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+  readonly truncated: boolean;
+}
+
+export interface WaitReadyOptions extends SshEndpoint, ConnectTuning {
+  /** How long to keep trying, in ms from the call. */
+  readonly deadlineMs: number;
+  readonly signal?: AbortSignal;
+  readonly log?: (message: string) => void;
+}
+
+export interface ReconnectOptions {
+  /** boot_id read before the kexec; the new connection must show a different one. */
+  readonly previousBootId: string;
+  /** If given, `uname -r` of the new kernel must equal it. */
+  readonly expectRelease?: string;
+  /** How long to wait for the new kernel's sshd, in ms from the call. */
+  readonly deadlineMs: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface RebootProof {
+  readonly bootId: string;
+  readonly release: string;
+  /** From the call to the first command that ran on the new boot. */
+  readonly durationMs: number;
+  readonly attempts: number;
+}
+
+const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class Guest implements AsyncDisposable {
+  private client: Client;
+  private connected = true;
+  private readonly endpoint: SshEndpoint;
+  private readonly tuning: ConnectTuning;
+  private readonly log: (message: string) => void;
+
+  private constructor(client: Client, endpoint: SshEndpoint, tuning: ConnectTuning, log: (m: string) => void) {
+    this.client = client;
+    this.endpoint = endpoint;
+    this.tuning = tuning;
+    this.log = log;
+    this.watch(client);
+  }
+
+  /** Wait until the guest's sshd completes a handshake and accepts the run's key. */
+  static async waitReady(opts: WaitReadyOptions): Promise<Guest> {
+    const log = opts.log ?? ((): void => {});
+    const { client, attempts, durationMs } = await connectWithRetry(opts, {
+      ...tuningOf(opts),
+      deadlineMs: opts.deadlineMs,
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+    log(`ssh: connected to 127.0.0.1:${opts.port} after ${durationMs} ms (${attempts} attempts)`);
+    return new Guest(client, { port: opts.port, keys: opts.keys, ...(opts.user === undefined ? {} : { user: opts.user }) }, tuningOf(opts), log);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Run argv in the guest and collect its result; a non-zero exit is a result, not an error. */
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const command = quoteArgv(argv);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
+    const started = performance.now();
+    const channel = await this.openExec(command);
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out = new Collector(max);
+      const err = new Collector(max);
+      let exitCode: number | null = null;
+      let signal: string | null = null;
+      let sawExit = false;
+      let done = false;
+      const finish = (fail: HandoverError | null): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (fail !== null) {
+          channel.destroy();
+          reject(fail);
+          return;
+        }
+        resolve({
+          argv: [...argv],
+          exitCode,
+          signal,
+          stdout: out.text(),
+          stderr: err.text(),
+          durationMs: Math.round(performance.now() - started),
+          truncated: out.truncated || err.truncated,
+        });
+      };
+      const evidence = (): string[] => [`$ ${command}`, ...tail(out.text(), 10), ...tail(err.text(), 10).map((l) => `stderr: ${l}`)];
+      const timer = setTimeout(() => {
+        finish(new HandoverError('step-failed', `command timed out after ${timeoutMs} ms: ${command}`, { evidence: evidence() }));
+      }, timeoutMs);
+      channel.on('data', (d: Buffer) => out.push(d));
+      channel.stderr.on('data', (d: Buffer) => err.push(d));
+      channel.on('exit', (code: number | null, sig?: string) => {
+        sawExit = true;
+        exitCode = typeof code === 'number' ? code : null;
+        signal = typeof sig === 'string' ? sig : null;
+      });
+      channel.on('close', () => {
+        // close without an exit status: the connection went away under the command.
+        if (sawExit) finish(null);
+        else finish(new HandoverError('ssh-failed', `connection lost while running: ${command}`, { evidence: evidence() }));
+      });
+      channel.on('error', (e: Error) => {
+        finish(new HandoverError('ssh-failed', `channel error while running ${command}: ${e.message}`, { cause: e, evidence: evidence() }));
+      });
+      channel.end(opts.input ?? undefined);
+    });
+  }
+
+  /** exec, but a non-zero exit or a signal is an error (`step-failed`) carrying the output. */
+  async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const r = await this.exec(argv, opts);
+    if (r.exitCode === 0) return r;
+    const how = r.signal === null ? `exit ${r.exitCode}` : `signal ${r.signal}`;
+    throw new HandoverError('step-failed', `${quoteArgv(argv)} failed (${how})`, {
+      evidence: [...tail(r.stdout, 10), ...tail(r.stderr, 10).map((l) => `stderr: ${l}`)],
+    });
+  }
+
+  /**
+   * Start argv detached from the SSH session (own session, stdin from /dev/null, output to the
+   * guest console so failures show in the serial log) after `delayMs`, and return as soon as the
+   * guest shell has forked it. For `kexec -e`: the delay lets this exec finish cleanly before
+   * the kernel goes away, since a kexec never closes the TCP connection.
+   */
+  async execDetached(argv: readonly string[], opts: { delayMs?: number } = {}): Promise<void> {
+    const delay = ((opts.delayMs ?? 200) / 1000).toFixed(3);
+    const inner = quoteArgv(['setsid', 'sh', '-c', 'sleep "$0"; exec "$@"', delay, ...argv]);
+    const command = `${inner} </dev/null >/dev/console 2>&1 &`;
+    const channel = await this.openExec(command);
+    await new Promise<void>((resolve, reject) => {
+      let sawExit: number | null = null;
+      const timer = setTimeout(() => {
+        channel.destroy();
+        reject(new HandoverError('step-failed', `could not start detached: ${command}`));
+      }, 10_000);
+      channel.on('exit', (code: number | null) => {
+        sawExit = code;
+      });
+      channel.on('close', () => {
+        clearTimeout(timer);
+        // No exit status means the guest went away already: what the command was for.
+        if (sawExit === null || sawExit === 0) resolve();
+        else reject(new HandoverError('step-failed', `starting ${command} exited ${sawExit}`));
+      });
+      channel.resume();
+      channel.stderr.resume();
+      channel.end();
+    });
+  }
+
+  async bootId(): Promise<string> {
+    const r = await this.run(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 15_000 });
+    const id = r.stdout.trim();
+    if (!BOOT_ID.test(id)) throw new HandoverError('step-failed', `unexpected boot_id: ${JSON.stringify(id)}`);
+    return id;
+  }
+
+  async kernelRelease(): Promise<string> {
+    return (await this.run(['uname', '-r'], { timeoutMs: 15_000 })).stdout.trim();
+  }
+
+  /**
+   * After `kexec -e`: drop the old connection, reconnect until a guest with a *different* boot_id
+   * answers (the old kernel may still answer for a moment), and check the release. Failure to see
+   * a new boot in time is `kexec-timeout`. The host key is pinned, so the new kernel must have
+   * booted the run's initrd.
+   */
+  async reconnectAfterKexec(opts: ReconnectOptions): Promise<RebootProof> {
+    const started = performance.now();
+    const deadline = started + opts.deadlineMs;
+    this.dropConnection();
+    let attempts = 0;
+    let sawOldBoot = 0;
+    let lastError = '';
+    while (performance.now() < deadline) {
+      opts.signal?.throwIfAborted();
+      let client: Client;
+      try {
+        const r = await connectWithRetry(this.endpoint, {
+          ...this.tuning,
+          deadlineMs: Math.max(1, deadline - performance.now()),
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        });
+        attempts += r.attempts;
+        client = r.client;
+      } catch (err) {
+        if (err instanceof HandoverError && /not ready after/.test(err.message)) {
+          lastError = err.message;
+          break;
+        }
+        throw err;
+      }
+      this.client = client;
+      this.connected = true;
+      this.watch(client);
+      let bootId: string;
+      try {
+        bootId = await this.bootId();
+      } catch (err) {
+        // The old kernel can vanish between handshake and command; that is progress, retry.
+        lastError = err instanceof Error ? err.message : String(err);
+        this.dropConnection();
+        continue;
+      }
+      if (bootId === opts.previousBootId) {
+        sawOldBoot++;
+        this.dropConnection();
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const release = await this.kernelRelease();
+      const durationMs = Math.round(performance.now() - started);
+      this.log(`ssh: new boot ${bootId} (${release}) after ${durationMs} ms`);
+      if (opts.expectRelease !== undefined && release !== opts.expectRelease) {
+        throw new HandoverError('step-failed', `after kexec the kernel is ${release}, expected ${opts.expectRelease}`, {
+          evidence: [`boot_id ${bootId}`],
+        });
+      }
+      return { bootId, release, durationMs, attempts };
+    }
+    throw new HandoverError('kexec-timeout', `no new boot answered SSH within ${opts.deadlineMs} ms after kexec`, {
+      evidence: [
+        `previous boot_id ${opts.previousBootId}`,
+        `old kernel still answered ${sawOldBoot} time(s)`,
+        ...(lastError === '' ? [] : [`last error: ${lastError}`]),
+      ],
+    });
+  }
+
+  /** Upload a host file (SFTP). */
+  async upload(localPath: string, remotePath: string, opts: { mode?: number } = {}): Promise<void> {
+    await this.withSftp(`upload ${localPath} -> ${remotePath}`, (sftp, cb) =>
+      sftp.fastPut(localPath, remotePath, opts.mode === undefined ? {} : { mode: opts.mode }, cb),
+    );
+  }
+
+  /** Download a guest file (SFTP). */
+  async download(remotePath: string, localPath: string): Promise<void> {
+    await this.withSftp(`download ${remotePath} -> ${localPath}`, (sftp, cb) => sftp.fastGet(remotePath, localPath, {}, cb));
+  }
+
+  /** Write bytes to a guest file (SFTP). */
+  async writeFile(remotePath: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<void> {
+    await this.withSftp(`write ${remotePath}`, (sftp, cb) =>
+      sftp.writeFile(remotePath, data, opts.mode === undefined ? {} : { mode: opts.mode }, cb),
+    );
+  }
+
+  /** Read a guest file (SFTP). */
+  async readFile(remotePath: string): Promise<Buffer> {
+    let out: Buffer = Buffer.alloc(0);
+    await this.withSftp(`read ${remotePath}`, (sftp, cb) =>
+      sftp.readFile(remotePath, (err, data) => {
+        if (!err) out = data;
+        cb(err ?? null);
+      }),
+    );
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (!this.connected) return;
+    const client = this.client;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.destroy();
+        resolve();
+      }, 2000);
+      client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.end();
+    });
+    this.connected = false;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private watch(client: Client): void {
+    client.on('close', () => {
+      if (this.client === client) this.connected = false;
+    });
+  }
+
+  /** Forget the current connection without a goodbye: after kexec the peer is gone. */
+  private dropConnection(): void {
+    this.connected = false;
+    this.client.destroy();
+  }
+
+  private openExec(command: string): Promise<ClientChannel> {
+    if (!this.connected) return Promise.reject(new HandoverError('ssh-failed', `not connected (running: ${command})`));
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, channel) => {
+        if (err) reject(new HandoverError('ssh-failed', `could not start ${command}: ${err.message}`, { cause: err }));
+        else resolve(channel);
+      });
+    });
+  }
+
+  private async withSftp(what: string, op: (sftp: SFTPWrapper, cb: (err: Error | null | undefined) => void) => void): Promise<void> {
+    if (!this.connected) throw new HandoverError('ssh-failed', `not connected (${what})`);
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((err, s) => {
+        if (err) reject(new HandoverError('ssh-failed', `SFTP session failed (${what}): ${err.message}`, { cause: err }));
+        else resolve(s);
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // If the connection drops, the SFTP channel closes without calling back: fail then.
+        const onClose = (): void => reject(new HandoverError('ssh-failed', `connection lost during SFTP ${what}`));
+        sftp.once('close', onClose);
+        op(sftp, (err) => {
+          sftp.removeListener('close', onClose);
+          if (err) reject(new HandoverError('step-failed', `SFTP ${what} failed: ${err.message}`, { cause: err }));
+          else resolve();
+        });
+      });
+    } finally {
+      sftp.end();
+    }
+  }
+}
+
+function tuningOf(t: ConnectTuning): ConnectTuning {
+  return {
+    ...(t.attemptTimeoutMs === undefined ? {} : { attemptTimeoutMs: t.attemptTimeoutMs }),
+    ...(t.keepaliveIntervalMs === undefined ? {} : { keepaliveIntervalMs: t.keepaliveIntervalMs }),
+    ...(t.keepaliveCountMax === undefined ? {} : { keepaliveCountMax: t.keepaliveCountMax }),
+  };
+}
+
+class Collector {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  push(d: Buffer): void {
+    if (this.size >= this.max) {
+      this.truncated = true;
+      return;
+    }
+    const part = d.subarray(0, this.max - this.size);
+    if (part.length < d.length) this.truncated = true;
+    this.chunks.push(part);
+    this.size += part.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+function tail(text: string, n: number): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '').slice(-n);
+}
