@@ -15,10 +15,10 @@ import {
   loadBuiltinFragment,
   loadConfigArg,
   mergeRequests,
-  parseDotConfig,
   PROFILES,
   type MergedConfig,
 } from './fragments.ts';
+import { parseDotConfig } from './kconfig.ts';
 import { firstErrors, kbuildStep } from './make-log.ts';
 import { resolveSource, type SourceTree } from './source.ts';
 import { DEFAULT_KERNEL_SPEC, parseKernelSpec } from './spec.ts';
@@ -185,7 +185,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     const t0 = Date.now();
     await make([...base, ...cc, `KCONFIG_ALLCONFIG=${fragmentPath}`, 'allnoconfig'], 'configure (allnoconfig + fragments)');
     const finalConfig = await readFile(join(outDir, '.config'), 'utf8');
-    await verifyConfig(source, merged, parseDotConfig(finalConfig), staging);
+    await verifyConfig(source, merged, parseDotConfig(finalConfig), outDir);
     const configureSeconds = (Date.now() - t0) / 1000;
 
     progress.phase('build');
@@ -254,15 +254,18 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
   }
 }
 
-async function verifyConfig(source: SourceTree, merged: MergedConfig, finalValues: Map<string, string>, staging: string): Promise<void> {
+/** Fails the build when Kconfig did not honour a request; the evidence stays in the output dir. */
+async function verifyConfig(source: SourceTree, merged: MergedConfig, finalValues: ReadonlyMap<string, string>, outDir: string): Promise<void> {
   const violations = findViolations(merged, finalValues);
   if (violations.length === 0) return;
-  const explained = await explainViolations(source.dir, violations, finalValues);
+  const mergedPath = join(outDir, 'handover-merged.config');
+  await writeFile(mergedPath, merged.text);
+  const explained = explainViolations(source.dir, violations, finalValues);
   const allUnknown = explained.every((e) => e.unknown);
   throw new HandoverError(
     allUnknown ? 'config-unknown-symbol' : 'config-dropped',
     `${violations.length} requested Kconfig symbol${violations.length === 1 ? ' was' : 's were'} not honoured by ${source.describe}`,
-    { evidence: explained.flatMap((e) => e.lines), artifacts: { mergedConfig: join(staging, 'merged.config') } },
+    { evidence: explained.flatMap((e) => e.lines), artifacts: { mergedConfig: mergedPath, finalConfig: join(outDir, '.config') } },
   );
 }
 

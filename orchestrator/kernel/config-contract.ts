@@ -7,12 +7,16 @@ export interface Violation {
   actual: string | undefined;
 }
 
-/** Compares every request with the final .config values; n is satisfied by "not set" or absence. */
-export function findViolations(merged: MergedConfig, finalValues: Map<string, string>): Violation[] {
+/**
+ * Compares every request with the final .config values (strings unquoted, as kconfig.ts's
+ * parseDotConfig gives them); n is satisfied by "not set" or absence.
+ */
+export function findViolations(merged: MergedConfig, finalValues: ReadonlyMap<string, string>): Violation[] {
   const out: Violation[] = [];
   for (const request of merged.requests) {
     const actual = finalValues.get(request.symbol);
-    const honoured = request.value === 'n' ? actual === undefined || actual === 'n' : actual === request.value;
+    const wanted = /^".*"$/.test(request.value) ? request.value.slice(1, -1).replace(/\\(.)/g, '$1') : request.value;
+    const honoured = request.value === 'n' ? actual === undefined || actual === 'n' : actual === wanted;
     if (!honoured) out.push({ request, actual });
   }
   return out;

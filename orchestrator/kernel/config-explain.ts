@@ -1,16 +1,27 @@
-import { describeViolation, type Violation } from './config-contract.ts';
+import { formatOrigin } from './fragments.ts';
+import type { Violation } from './config-contract.ts';
+import { explainSymbol, loadKconfig } from './kconfig.ts';
 
-export interface Explanation {
+export interface ViolationExplanation {
   violation: Violation;
   unknown: boolean;
   lines: string[];
 }
 
-/** Placeholder until the Kconfig explainer lands: states what was dropped. */
-export async function explainViolations(
-  _srcDir: string,
+/**
+ * Says why Kconfig refused each violated request (unmet depends on, who selects it, unknown
+ * symbol), reading the tree's own Kconfig. Only runs on failure, so the parse cost is paid then.
+ */
+export function explainViolations(
+  srcDir: string,
   violations: readonly Violation[],
-  _finalValues: Map<string, string>,
-): Promise<Explanation[]> {
-  return Promise.resolve(violations.map((violation) => ({ violation, unknown: violation.actual === undefined, lines: [describeViolation(violation)] })));
+  finalValues: ReadonlyMap<string, string>,
+): ViolationExplanation[] {
+  const db = loadKconfig(srcDir, { arch: 'x86_64' });
+  return violations.map((violation) => {
+    const e = explainSymbol(db, violation.request.symbol, violation.request.value, finalValues, {
+      origin: `asked by ${formatOrigin(violation.request.origin)}`,
+    });
+    return { violation, unknown: e.status === 'unknown', lines: [...e.lines] };
+  });
 }

@@ -101,15 +101,3 @@ export function mergeRequests(lists: Request[][]): MergedConfig {
 export function formatOrigin(o: Origin): string {
   return o.line > 0 ? `${o.file}:${o.line}` : o.file;
 }
-
-/** Reads a .config into symbol → value (n for "is not set"). */
-export function parseDotConfig(text: string): Map<string, string> {
-  const values = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const item = ITEM.exec(line);
-    if (item?.[1] !== undefined && item[2] !== undefined) values.set(item[1], item[2]);
-    const notSet = NOT_SET.exec(line);
-    if (notSet?.[1] !== undefined) values.set(notSet[1], 'n');
-  }
-  return values;
-}

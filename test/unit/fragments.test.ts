@@ -7,9 +7,9 @@ import {
   loadBuiltinFragment,
   loadConfigArg,
   mergeRequests,
-  parseDotConfig,
   parseFragment,
 } from '../../orchestrator/kernel/fragments.ts';
+import { parseDotConfig } from '../../orchestrator/kernel/kconfig.ts';
 import { HandoverError } from '../../orchestrator/errors.ts';
 
 const fixture = (name: string) => readFile(join(import.meta.dirname, '../fixtures/kconfig', name), 'utf8');
