@@ -2,6 +2,7 @@
 // key pinned, and the retry loop around it. Under QEMU user networking the forwarded port accepts
 // TCP long before sshd listens, so "port open" means nothing: only a finished handshake counts.
 
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { Client, type ConnectConfig } from 'ssh2';
 import { HandoverError } from '../errors.ts';
 import type { RunKeys } from './keys.ts';
@@ -14,15 +15,25 @@ export interface SshEndpoint {
 }
 
 export interface ConnectTuning {
-  /** Per attempt: TCP connect + banner + key exchange + auth. */
-  readonly attemptTimeoutMs?: number;
+  /**
+   * Per attempt: from TCP connect to the server's first bytes. Slirp accepts the connection even
+   * while the guest is down, and then only retries its SYN to the guest after seconds, so a
+   * fresh connection soon is quicker than waiting on a silent one.
+   */
+  readonly bannerTimeoutMs?: number;
+  /**
+   * Per attempt, once the banner came: key exchange + authentication (~0.1 s under TCG). Short,
+   * because a kernel that is kexec'ing away can send its banner and then never finish.
+   */
+  readonly handshakeTimeoutMs?: number;
   /** Keepalive probes let a vanished guest (kexec: no FIN through slirp) end the connection. */
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCountMax?: number;
 }
 
 export const DEFAULT_TUNING = {
-  attemptTimeoutMs: 3000,
+  bannerTimeoutMs: 300,
+  handshakeTimeoutMs: 2000,
   keepaliveIntervalMs: 1000,
   keepaliveCountMax: 3,
 } as const;
@@ -33,26 +44,57 @@ export type ConnectFailureKind = 'transient' | 'auth' | 'host-key';
 export class ConnectError extends Error {
   readonly kind: ConnectFailureKind;
   readonly level: string | undefined;
+  /** Which per-attempt limit ran out, if one did. */
+  readonly timeout: 'banner' | 'handshake' | null;
   constructor(kind: ConnectFailureKind, message: string, level: string | undefined, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'ConnectError';
     this.kind = kind;
     this.level = level;
+    this.timeout =
+      level !== 'client-timeout' ? null : message.startsWith('Timed out while waiting for handshake') ? 'handshake' : 'banner';
   }
 }
 
+/** TCP-connect and wait for the server's first bytes (its SSH banner), which are pushed back unread. */
+export function openWithBanner(port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host: '127.0.0.1', port });
+    let settled = false;
+    const fail = (message: string, level: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      reject(new ConnectError('transient', message, level));
+    };
+    const timer = setTimeout(() => fail(`no SSH banner within ${timeoutMs} ms`, 'client-timeout'), timeoutMs);
+    sock.once('data', (chunk: Buffer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.pause();
+      sock.removeAllListeners();
+      sock.unshift(chunk);
+      resolve(sock);
+    });
+    sock.once('error', (err: Error) => fail(err.message, 'client-socket'));
+    sock.once('close', () => fail('Connection lost before banner', 'protocol'));
+  });
+}
+
 /** Connect once; resolves with a ready Client (with an error handler attached) or rejects with a ConnectError. */
-export function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning = {}): Promise<Client> {
+export async function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning = {}): Promise<Client> {
   const t = { ...DEFAULT_TUNING, ...tuning };
+  const sock = await openWithBanner(endpoint.port, t.bannerTimeoutMs);
   const expected = endpoint.keys.host.blob;
   let hostKeyRejected = false;
   const client = new Client();
   const config: ConnectConfig = {
-    host: '127.0.0.1',
-    port: endpoint.port,
+    sock,
     username: endpoint.user ?? 'root',
     privateKey: endpoint.keys.client.privateKey,
-    readyTimeout: t.attemptTimeoutMs,
+    readyTimeout: t.handshakeTimeoutMs,
     keepaliveInterval: t.keepaliveIntervalMs,
     keepaliveCountMax: t.keepaliveCountMax,
     // Pinned: only the run's own host key is accepted, never "trust on first use".
@@ -121,12 +163,18 @@ export async function connectWithRetry(endpoint: SshEndpoint, opts: RetryOptions
   const started = performance.now();
   const deadline = started + opts.deadlineMs;
   const errors: string[] = [];
+  // Consecutive timeouts stretch the next attempt's limits, so a guest too loaded to answer
+  // within the defaults still gets in, while a quick retry stays the common case.
+  let silent = 0;
+  let slow = 0;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
-    const left = deadline - performance.now();
-    const attemptTimeoutMs = Math.max(250, Math.min(opts.attemptTimeoutMs ?? DEFAULT_TUNING.attemptTimeoutMs, left));
+    const left = Math.max(100, deadline - performance.now());
+    const bannerTimeoutMs = Math.min((opts.bannerTimeoutMs ?? DEFAULT_TUNING.bannerTimeoutMs) + 100 * silent, left);
+    const baseHandshake = opts.handshakeTimeoutMs ?? DEFAULT_TUNING.handshakeTimeoutMs;
+    const handshakeTimeoutMs = Math.min(baseHandshake * (1 + Math.min(slow, 4)), Math.max(left, 1000));
     try {
-      const client = await connectOnce(endpoint, { ...opts, attemptTimeoutMs });
+      const client = await connectOnce(endpoint, { ...opts, handshakeTimeoutMs, bannerTimeoutMs });
       return { client, attempts: attempt, durationMs: Math.round(performance.now() - started) };
     } catch (err) {
       if (!(err instanceof ConnectError)) throw err;
@@ -136,6 +184,8 @@ export async function connectWithRetry(endpoint: SshEndpoint, opts: RetryOptions
           evidence: [`attempt ${attempt}: ${err.message}`],
         });
       }
+      silent = err.timeout === 'banner' ? silent + 1 : 0;
+      slow = err.timeout === 'handshake' ? slow + 1 : 0;
       errors.push(`attempt ${attempt}: ${err.message}`);
       opts.onRetry?.(attempt, err);
       if (performance.now() + (opts.retryDelayMs ?? 100) >= deadline) {

@@ -72,9 +72,11 @@ export class Guest implements AsyncDisposable {
   /** Wait until the guest's sshd completes a handshake and accepts the run's key. */
   static async waitReady(opts: WaitReadyOptions): Promise<Guest> {
     const log = opts.log ?? ((): void => {});
+    const started = performance.now();
     const { client, attempts, durationMs } = await connectWithRetry(opts, {
       ...tuningOf(opts),
       deadlineMs: opts.deadlineMs,
+      onRetry: (n, e) => log(`ssh: attempt ${n} failed at ${Math.round(performance.now() - started)} ms: ${e.message}`),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     log(`ssh: connected to 127.0.0.1:${opts.port} after ${durationMs} ms (${attempts} attempts)`);
@@ -194,6 +196,19 @@ export class Guest implements AsyncDisposable {
     return (await this.run(['uname', '-r'], { timeoutMs: 15_000 })).stdout.trim();
   }
 
+  /** Replace the connection with a fresh one (e.g. after it dropped); same endpoint and pinned key. */
+  async reconnect(opts: { deadlineMs: number; signal?: AbortSignal }): Promise<void> {
+    this.dropConnection();
+    const { client } = await connectWithRetry(this.endpoint, {
+      ...this.tuning,
+      deadlineMs: opts.deadlineMs,
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+    this.client = client;
+    this.connected = true;
+    this.watch(client);
+  }
+
   /**
    * After `kexec -e`: drop the old connection, reconnect until a guest with a *different* boot_id
    * answers (the old kernel may still answer for a moment), and check the release. Failure to see
@@ -214,6 +229,7 @@ export class Guest implements AsyncDisposable {
         const r = await connectWithRetry(this.endpoint, {
           ...this.tuning,
           deadlineMs: Math.max(1, deadline - performance.now()),
+          onRetry: (n, e) => this.log(`ssh: reconnect attempt ${attempts + n} at ${Math.round(performance.now() - started)} ms: ${e.message}`),
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });
         attempts += r.attempts;
@@ -239,6 +255,7 @@ export class Guest implements AsyncDisposable {
       }
       if (bootId === opts.previousBootId) {
         sawOldBoot++;
+        this.log(`ssh: old boot still answering at ${Math.round(performance.now() - started)} ms`);
         this.dropConnection();
         await new Promise((r) => setTimeout(r, 100));
         continue;
@@ -356,14 +373,23 @@ export class Guest implements AsyncDisposable {
         });
       });
     } finally {
-      sftp.end();
+      // Wait for the SFTP channel to be closed on both sides before the next request goes out.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        sftp.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        sftp.end();
+      });
     }
   }
 }
 
 function tuningOf(t: ConnectTuning): ConnectTuning {
   return {
-    ...(t.attemptTimeoutMs === undefined ? {} : { attemptTimeoutMs: t.attemptTimeoutMs }),
+    ...(t.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: t.handshakeTimeoutMs }),
+    ...(t.bannerTimeoutMs === undefined ? {} : { bannerTimeoutMs: t.bannerTimeoutMs }),
     ...(t.keepaliveIntervalMs === undefined ? {} : { keepaliveIntervalMs: t.keepaliveIntervalMs }),
     ...(t.keepaliveCountMax === undefined ? {} : { keepaliveCountMax: t.keepaliveCountMax }),
   };

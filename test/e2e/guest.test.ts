@@ -85,7 +85,7 @@ describe.skipIf(!haveKernel)(`guest on the real kernel (${BZIMAGE})`, () => {
       throw new Error(`QEMU exited early: ${qemuStderr}\n${console_().slice(-3000)}`);
     });
     try {
-      guest = await Promise.race([Guest.waitReady({ port, keys, deadlineMs: 120_000 }), exitedEarly]);
+      guest = await Promise.race([Guest.waitReady({ port, keys, deadlineMs: 120_000, log: (m) => console.log(`[${Math.round(performance.now() - started)} ms] ${m}`) }), exitedEarly]);
       await guest.run(['true']);
     } catch (err) {
       console.error(`serial console:\n${console_().slice(-4000)}`);
@@ -168,10 +168,23 @@ describe.skipIf(!haveKernel)(`guest on the real kernel (${BZIMAGE})`, () => {
     await guest.upload(initrd, '/tmp/initrd', { mode: 0o600 });
     const load = await guest.run(['kexec', '-s', '-l', '/tmp/bzImage', '--initrd=/tmp/initrd', '--reuse-cmdline']);
     timings['kexec -s -l over SSH'] = load.durationMs;
-    const t0 = performance.now();
+    // A second session with a command in flight: kexec drops it without a FIN, and keepalive
+    // must end it (as ssh-failed) instead of leaving it hanging.
+    const bystander = await Guest.waitReady({ port, keys, deadlineMs: 30_000 });
+    let t0 = performance.now();
+    const inFlight = bystander.exec(['sleep', '600'], { timeoutMs: 300_000 }).then(
+      () => 'finished',
+      (err: unknown) => {
+        timings['kexec -e -> in-flight command on the old boot failed'] = Math.round(performance.now() - t0);
+        return err instanceof HandoverError ? err.outcome : String(err);
+      },
+    );
+    t0 = performance.now();
     await guest.execDetached(['kexec', '-e']);
     const proof = await guest.reconnectAfterKexec({ previousBootId: before, expectRelease: release, deadlineMs: 120_000 });
     timings['kexec -e -> first SSH command on the new boot'] = Math.round(performance.now() - t0);
+    expect(await inFlight).toBe('ssh-failed');
+    await bystander.close();
     expect(proof.bootId).not.toBe(before);
     expect(proof.release).toBe(release);
     expect(await guest.bootId()).toBe(proof.bootId);
@@ -179,5 +192,7 @@ describe.skipIf(!haveKernel)(`guest on the real kernel (${BZIMAGE})`, () => {
     expect(console_()).toMatch(/KHO: exec from/);
     const ups = milestones(console_()).filter((m) => m?.event === 'sshd up');
     expect(ups.map((m) => m?.fields.boot_id)).toEqual([before, proof.bootId]);
+    const upAgain = ups[1]?.uptime;
+    if (upAgain !== undefined) timings['new kernel uptime at "sshd up" (ms)'] = Math.round(upAgain * 1000);
   });
 });
