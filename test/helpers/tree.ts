@@ -1,5 +1,8 @@
-// Where tests find a real kernel tree. Temporary: points at the prototype extraction until the
-// source resolver (orchestrator/kernel/source.ts) lands; then it resolves the default spec.
-export function kernelTreeForTests(): Promise<string> {
-  return Promise.resolve(process.env.HANDOVER_TEST_KERNEL_TREE ?? '/tmp/proto-apt/x/usr/src/linux-source-7.3');
+import { resolveSource } from '../../orchestrator/kernel/source.ts';
+import { DEFAULT_KERNEL_SPEC, parseKernelSpec } from '../../orchestrator/kernel/spec.ts';
+
+/** The default kernel tree (Debian linux-source-7.3), fetched into the cache on first use. */
+export async function kernelTreeForTests(): Promise<string> {
+  if (process.env.HANDOVER_TEST_KERNEL_TREE !== undefined) return process.env.HANDOVER_TEST_KERNEL_TREE;
+  return (await resolveSource(parseKernelSpec(DEFAULT_KERNEL_SPEC))).dir;
 }
