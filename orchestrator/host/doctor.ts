@@ -48,6 +48,8 @@ const REQUIREMENTS: Requirement[] = [
   { name: 'busybox (static, guest)', package: 'busybox-static', required: true, probe: debPackage('busybox-static') },
   { name: 'dropbear (guest sshd)', package: 'dropbear-bin', required: true, probe: debPackage('dropbear-bin') },
   { name: 'kexec (guest)', package: 'kexec-tools', required: true, probe: debPackage('kexec-tools') },
+  { name: 'sftp-server (guest SFTP)', package: 'openssh-sftp-server', required: true, probe: file('/usr/lib/sftp-server') },
+  { name: 'cpio (checks initramfs)', package: 'cpio', required: true, probe: onPath('cpio') },
   { name: 'setpriv (QEMU dies with us)', package: 'util-linux', required: true, probe: onPath('setpriv') },
   { name: 'ccache (faster rebuilds)', package: 'ccache', required: false, probe: onPath('ccache') },
 ];
