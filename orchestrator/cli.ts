@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './cli/doctor.ts';
 import { registerKernel } from './cli/kernel.ts';
+import { registerMachine } from './cli/machine.ts';
 import { OUTCOMES } from './errors.ts';
 
 const program = new Command('handover')
@@ -9,6 +10,7 @@ const program = new Command('handover')
   .exitOverride();
 registerDoctor(program);
 registerKernel(program);
+registerMachine(program);
 
 try {
   await program.parseAsync(process.argv);

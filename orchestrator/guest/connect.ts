@@ -3,7 +3,10 @@
 // TCP long before sshd listens, so "port open" means nothing: only a finished handshake counts.
 
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { Client, type ConnectConfig } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader gives it only a default export.
+import ssh2, { type Client as SshClient, type ConnectConfig } from 'ssh2';
+
+const { Client } = ssh2;
 import { HandoverError } from '../errors.ts';
 import type { RunKeys } from './keys.ts';
 
@@ -84,7 +87,7 @@ export function openWithBanner(port: number, timeoutMs: number): Promise<Socket>
 }
 
 /** Connect once; resolves with a ready Client (with an error handler attached) or rejects with a ConnectError. */
-export async function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning = {}): Promise<Client> {
+export async function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning = {}): Promise<SshClient> {
   const t = { ...DEFAULT_TUNING, ...tuning };
   const sock = await openWithBanner(endpoint.port, t.bannerTimeoutMs);
   const expected = endpoint.keys.host.blob;
@@ -104,7 +107,7 @@ export async function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning =
       return ok;
     },
   };
-  return new Promise<Client>((resolve, reject) => {
+  return new Promise<SshClient>((resolve, reject) => {
     let settled = false;
     // ssh2 can emit several errors for one failure (handshake timeout, then "connection lost").
     const settle = (err: Error | null): void => {
@@ -150,7 +153,7 @@ export interface RetryOptions extends ConnectTuning {
 }
 
 export interface RetryResult {
-  readonly client: Client;
+  readonly client: SshClient;
   readonly attempts: number;
   readonly durationMs: number;
 }

@@ -87,6 +87,16 @@ export class Guest implements AsyncDisposable {
     return this.connected;
   }
 
+  /** An interactive login shell on a PTY (`handover shell`); the caller wires it to a terminal. */
+  openShell(window: { rows: number; cols: number; term: string }): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.shell({ rows: window.rows, cols: window.cols, term: window.term }, (err, channel) => {
+        if (err === undefined || err === null) resolve(channel);
+        else reject(new HandoverError('ssh-failed', `could not open a shell: ${err.message}`));
+      });
+    });
+  }
+
   /** Run argv in the guest and collect its result; a non-zero exit is a result, not an error. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const command = quoteArgv(argv);

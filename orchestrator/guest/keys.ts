@@ -2,7 +2,10 @@
 // authorized_keys) and an ed25519 host key baked into every initrd of the run, so the client can
 // pin it across reboots and kexecs. Nothing is written to disk here; the caller decides where.
 
-import { utils } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader gives it only a default export.
+import ssh2 from 'ssh2';
+
+const { utils } = ssh2;
 
 export interface KeyPair {
   /** OpenSSH private key ("-----BEGIN OPENSSH PRIVATE KEY-----"), unencrypted. */

@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { HandoverError } from '../errors.ts';
+import { buildKernel } from '../kernel/build.ts';
+import { startMachine, type Machine } from '../machine/start.ts';
+import { writeSshAccess } from '../machine/ssh-config.ts';
+import { createProgress, formatSeconds } from '../report/progress.ts';
+import { addKernelOptions, addMachineOptions, kernelRequest, positiveInt, type KernelOptions, type MachineCliOptions } from './options.ts';
+import { runCommand } from './run-command.ts';
+
+type Opts = KernelOptions & MachineCliOptions;
+
+/** Builds (or finds) the kernel, boots it and logs in, with progress on stderr. */
+async function bootFromCli(opts: Opts, signal: AbortSignal): Promise<Machine> {
+  const progress = createProgress();
+  const kernel = await buildKernel({ ...kernelRequest(opts), progress, signal });
+  const machine = await startMachine({
+    kernel,
+    accel: opts.accel,
+    memoryMiB: opts.memory,
+    cpus: opts.cpus,
+    progress,
+    signal,
+    ...(opts.append === undefined ? {} : { append: opts.append }),
+  });
+  progress.info(describeBoot(machine));
+  return machine;
+}
+
+function describeBoot(m: Machine): string {
+  const a = m.vm.accel;
+  const accel = `${a.accel} (${a.reason})`;
+  return `guest up in ${formatSeconds(m.timings.sshMs / 1000)} under ${accel}`;
+}
+
+/** A kernel crash seen on the console explains a dropped SSH session better than the drop itself. */
+function crashOr(m: Machine, err: unknown): unknown {
+  const crash = m.vm.crashes[0];
+  if (crash === undefined) return err;
+  return new HandoverError('kernel-crash', `the guest kernel crashed: ${crash.title}`, {
+    evidence: crash.excerpt,
+    artifacts: { console: m.vm.consoleLog },
+  });
+}
+
+export function registerMachine(program: Command): void {
+  addMachineOptions(addKernelOptions(program.command('boot').description('boot a guest and keep it up until Ctrl-C; prints how to connect'))).action(
+    (opts: Opts) =>
+      runCommand(async (signal) => {
+        await using m = await bootFromCli(opts, signal);
+        const ssh = await writeSshAccess(m.dir, m.keys, m.vm.sshPort);
+        process.stdout.write(
+          `${describeBoot(m)}\n  ssh:     ${ssh}\n  console: ${m.vm.consoleLog}\nCtrl-C to stop.\n`,
+        );
+        const exit = m.vm.waitForExit({ deadlineMs: 2 ** 31 - 1 });
+        const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        await Promise.race([exit, stopped]);
+        if (m.vm.crashes.length > 0) throw crashOr(m, undefined);
+        return 0;
+      }),
+  );
+
+  addMachineOptions(addKernelOptions(program.command('exec').description('run one command in a fresh guest; exits with its exit code')))
+    .option('-t, --timeout <seconds>', 'fail the command after this long', positiveInt, 600)
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .action((command: string[], opts: Opts & { timeout: number }) =>
+      runCommand(async (signal) => {
+        await using m = await bootFromCli(opts, signal);
+        const r = await m.guest.exec(command, { timeoutMs: opts.timeout * 1000 }).catch((err: unknown) => {
+          throw crashOr(m, err);
+        });
+        process.stdout.write(r.stdout);
+        process.stderr.write(r.stderr);
+        if (m.vm.crashes.length > 0) throw crashOr(m, undefined);
+        if (r.exitCode === null) {
+          throw new HandoverError('step-failed', `${command.join(' ')}: killed by ${r.signal ?? 'a signal'}`);
+        }
+        return r.exitCode;
+      }),
+    );
+
+  addMachineOptions(addKernelOptions(program.command('shell').description('boot a guest and open an interactive shell in it'))).action((opts: Opts) =>
+    runCommand(async (signal) => {
+      await using m = await bootFromCli(opts, signal);
+      process.stderr.write(`${describeBoot(m)}; exit the shell to stop it\n`);
+      const stdin = process.stdin;
+      const stdout = process.stdout;
+      const channel = await m.guest.openShell({ rows: stdout.rows || 24, cols: stdout.columns || 80, term: process.env.TERM ?? 'vt100' });
+      if (stdin.isTTY) stdin.setRawMode(true);
+      const resize = () => channel.setWindow(stdout.rows || 24, stdout.columns || 80, 0, 0);
+      stdout.on('resize', resize);
+      stdin.pipe(channel);
+      channel.pipe(stdout);
+      const code = await new Promise<number>((resolve) => {
+        channel.on('exit', (c: number | null) => resolve(c ?? 0));
+        channel.on('close', () => resolve(0));
+        signal.addEventListener('abort', () => resolve(130), { once: true });
+      });
+      stdin.unpipe(channel);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+      stdout.off('resize', resize);
+      return code;
+    }),
+  );
+}
