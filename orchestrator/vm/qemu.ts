@@ -1,0 +1,266 @@
+// Starting one QEMU process: its command line, its two sockets (QMP and serial console), its SSH port.
+//
+// Sockets: this process listens and QEMU connects as the client (`-chardev socket,path=…` without
+// `server=on`). QEMU opens both while parsing its command line, before the guest runs a single
+// instruction, so no console byte can be lost, and there is no "socket file not there yet" polling
+// nor the `wait=on` ordering trap. QEMU's own `logfile=` keeps the raw bytes on disk regardless.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, createWriteStream } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { HandoverError } from '../errors.ts';
+import { registerQemu } from './process-registry.ts';
+import { QmpClient } from './qmp.ts';
+
+export const DEFAULT_QEMU = 'qemu-system-x86_64';
+
+export interface QemuArgsInput {
+  readonly name: string;
+  readonly kernel: string;
+  readonly initrd?: string | undefined;
+  readonly append: string;
+  readonly memoryMiB: number;
+  readonly cpus: number;
+  /** Accelerator flags from accel.ts, e.g. `-accel tcg,thread=multi -cpu max`. */
+  readonly accelArgs: readonly string[];
+  readonly qmpSocket: string;
+  readonly serialSocket: string;
+  readonly serialLog: string;
+  readonly extraArgs?: readonly string[] | undefined;
+}
+
+/** QEMU option values split on ',', so a literal comma in a path is written twice. */
+const optValue = (s: string): string => s.replaceAll(',', ',,');
+
+export function qemuArgs(i: QemuArgsInput): string[] {
+  return [
+    '-name', i.name,
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    ...i.accelArgs,
+    '-m', `${i.memoryMiB}M`,
+    '-smp', String(i.cpus),
+    // QMP first: both chardevs connect during argument parsing, in this order.
+    '-chardev', `socket,id=qmp0,path=${optValue(i.qmpSocket)}`,
+    '-mon', 'chardev=qmp0,mode=control',
+    '-chardev', `socket,id=ser0,path=${optValue(i.serialSocket)},logfile=${optValue(i.serialLog)},logappend=off`,
+    '-serial', 'chardev:ser0',
+    // Port 0: the host picks a free port, bound to loopback only; read back through `info usernet`.
+    '-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:0-:22',
+    '-device', 'virtio-net-pci,netdev=n0',
+    '-device', 'virtio-rng-pci',
+    '-kernel', i.kernel,
+    ...(i.initrd === undefined ? [] : ['-initrd', i.initrd]),
+    '-append', i.append,
+    ...(i.extraArgs ?? []),
+  ];
+}
+
+/** Parses the forwarded host port for guest port 22 out of `info usernet`. */
+export function parseUsernetPort(text: string): number | undefined {
+  const m = /HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)\s+\S+\s+22\b/.exec(text);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+let setprivPath: string | null | undefined;
+
+/** `setpriv` (util-linux) if found: it makes the kernel SIGKILL QEMU when we die, even by SIGKILL. */
+export function findSetpriv(): string | undefined {
+  if (setprivPath === undefined) {
+    setprivPath = null;
+    if (process.platform === 'linux') {
+      for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+        try {
+          accessSync(join(dir, 'setpriv'), constants.X_OK);
+          setprivPath = join(dir, 'setpriv');
+          break;
+        } catch {
+          // next
+        }
+      }
+    }
+  }
+  return setprivPath ?? undefined;
+}
+
+/**
+ * Spawns a command so that it dies with this process: through `setpriv --pdeathsig KILL`, which
+ * execs, so the pid is the command's own. Registered for the exit/signal sweep until it exits.
+ * pdeathsig fires when the spawning *thread* ends: spawn from the main thread, not a worker.
+ */
+export function spawnTied(command: string, args: readonly string[], stdio: 'pipe' | 'ignore-out'): ChildProcess {
+  const setpriv = findSetpriv();
+  const [file, argv] =
+    setpriv === undefined ? [command, args] : [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]];
+  const child = spawn(file, argv, {
+    stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'],
+  });
+  if (child.pid !== undefined) {
+    const unregister = registerQemu(child.pid);
+    child.once('exit', unregister);
+  }
+  return child;
+}
+
+export interface QemuExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The QMP SHUTDOWN reason: `guest-shutdown` is a clean poweroff, `guest-reset` a reset/panic. */
+  readonly shutdownReason: string | undefined;
+  /** The tail of QEMU's stderr. */
+  readonly stderr: string;
+}
+
+export interface QemuInstance {
+  readonly pid: number;
+  readonly argv: readonly string[];
+  readonly serial: Socket;
+  readonly qmp: QmpClient;
+  readonly sshPort: number;
+  /** Resolves once QEMU has exited and its QMP socket has been drained. */
+  readonly exited: Promise<QemuExit>;
+  readonly exit: QemuExit | undefined;
+  kill(): void;
+}
+
+export interface LaunchOptions extends Omit<QemuArgsInput, 'qmpSocket' | 'serialSocket'> {
+  readonly qemuBinary?: string | undefined;
+  /** Private 0700 dir for the sockets; keep it short (unix socket paths are limited to 108 bytes). */
+  readonly runtimeDir: string;
+  /** Where QEMU's stderr is kept in full. */
+  readonly stderrLog: string;
+  /** QEMU must connect its sockets and answer QMP within this time. */
+  readonly startDeadlineMs?: number | undefined;
+}
+
+const SUN_PATH_MAX = 107;
+
+function listen(path: string): Promise<Server> {
+  if (Buffer.byteLength(path) > SUN_PATH_MAX) {
+    throw new HandoverError('vm-failed', `socket path too long for a unix socket (${path.length} bytes): ${path}`);
+  }
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(path, () => resolve(server));
+  });
+}
+
+function acceptOne(server: Server): Promise<Socket> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+export async function launchQemu(opts: LaunchOptions): Promise<QemuInstance> {
+  const qmpSocket = join(opts.runtimeDir, 'q');
+  const serialSocket = join(opts.runtimeDir, 's');
+  const argv = qemuArgs({ ...opts, qmpSocket, serialSocket });
+  const binary = opts.qemuBinary ?? DEFAULT_QEMU;
+  const deadlineMs = opts.startDeadlineMs ?? 15_000;
+
+  const servers = await Promise.all([listen(qmpSocket), listen(serialSocket)]);
+  const [qmpServer, serialServer] = servers;
+  const qmpConn = acceptOne(qmpServer);
+  const serialConn = acceptOne(serialServer);
+
+  const child = spawnTied(binary, argv, 'ignore-out');
+  let stderr = '';
+  const stderrFile = createWriteStream(opts.stderrLog);
+  stderrFile.on('error', () => {});
+  child.stderr?.on('data', (b: Buffer) => {
+    stderrFile.write(b);
+    stderr = (stderr + b.toString()).slice(-8192);
+  });
+
+  let exit: QemuExit | undefined;
+  let qmp: QmpClient | undefined;
+  let shutdownReason: string | undefined;
+  const exited = new Promise<QemuExit>((resolve) => {
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
+      stderrFile.end();
+      exit = { code, signal, shutdownReason, stderr };
+      resolve(exit);
+    };
+    child.once('error', () => finish(null, null));
+    child.once('exit', (code, signal) => {
+      // The SHUTDOWN event may still be in flight on the QMP socket: give it a moment to drain.
+      const t = setTimeout(() => finish(code, signal), 1000);
+      const closedNow = (): void => {
+        clearTimeout(t);
+        finish(code, signal);
+      };
+      if (qmp === undefined || qmp.closed) closedNow();
+      else qmp.onClosed(closedNow);
+    });
+  });
+
+  const spawnError = new Promise<never>((_, reject) => {
+    child.once('error', (err) =>
+      reject(new HandoverError('vm-failed', `cannot start ${binary}: ${err.message}`, { cause: err })),
+    );
+    void exited.then((e) => {
+      reject(
+        new HandoverError('vm-failed', `QEMU exited during start-up (code ${e.code}, signal ${e.signal})`, {
+          evidence: e.stderr.trim().split('\n').slice(-20),
+        }),
+      );
+    });
+  });
+  spawnError.catch(() => {}); // observed below; avoid an unhandled rejection once we are past start-up
+
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HandoverError('vm-failed', `QEMU did not connect its QMP and serial sockets within ${deadlineMs} ms`, {
+            evidence: stderr.trim().split('\n').slice(-20),
+          }),
+        ),
+      deadlineMs,
+    );
+  });
+
+  try {
+    const [qmpSock, serial] = await Promise.race([Promise.all([qmpConn, serialConn]), spawnError, deadline]);
+    serial.on('error', () => {}); // a reset at QEMU exit is expected; 'close' ends the console
+    qmp = await Promise.race([QmpClient.open(qmpSock, deadlineMs), spawnError, deadline]);
+    qmp.on('SHUTDOWN', (ev) => {
+      if (typeof ev.data.reason === 'string') shutdownReason = ev.data.reason;
+    });
+    const usernet = await Promise.race([qmp.hmp('info usernet'), spawnError, deadline]);
+    const sshPort = parseUsernetPort(usernet);
+    if (sshPort === undefined) {
+      throw new HandoverError('vm-failed', 'no SSH host forward in QMP `info usernet`', {
+        evidence: usernet.split(/\r?\n/),
+      });
+    }
+    const pid = child.pid;
+    if (pid === undefined) throw new HandoverError('vm-failed', `cannot start ${binary}: no pid`);
+    const q = qmp;
+    return {
+      pid,
+      argv: [binary, ...argv],
+      serial,
+      qmp: q,
+      sshPort,
+      exited,
+      get exit() {
+        return exit;
+      },
+      kill: () => {
+        if (exit === undefined) child.kill('SIGKILL');
+      },
+    };
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    qmp?.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    for (const s of servers) s.close();
+  }
+}
