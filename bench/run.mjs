@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
-// of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh). Prints a table and
-// writes bench/results/<date>.json. Usage: npm run bench [-- --only build]
+// of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
+// kexec times. Prints a table and writes bench/results/<date>.json.
+// Usage: npm run bench [-- --only build|machine]
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildKernel } from '../dist/index.js';
+import { buildKernel, fireKexec, loadKexec, startMachine } from '../dist/index.js';
 
 const EDITED = 'kernel/liveupdate/luo_core.c';
 const rows = [];
@@ -21,10 +22,39 @@ const wall = async (fn) => {
   return (performance.now() - t) / 1000;
 };
 
-const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
-const cache = join(work, 'cache');
-try {
-  // The tree both tools build: a hard-linked copy of the cached Debian source, edited by replacing files.
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// Boot to SSH and kexec to SSH, on the default kernel (built or cached), N times each.
+async function benchMachine() {
+  const kernel = await buildKernel();
+  const boots = [];
+  const kexecs = [];
+  for (let i = 0; i < 5; i++) {
+    const m = await startMachine({ kernel, accel: 'tcg' });
+    try {
+      // QEMU start to the first command that runs over SSH.
+      await m.guest.run(['true']);
+      boots.push(m.timings.sshMs / 1000);
+      if (i < 3) {
+        await loadKexec(m);
+        const k = await fireKexec(m, { expectRelease: kernel.metadata.release });
+        kexecs.push(k);
+      }
+    } finally {
+      await m.stop();
+    }
+  }
+  console.log(`\nmachine (TCG, ${kernel.metadata.release}, median of ${boots.length}/${kexecs.length})`);
+  record('QEMU start -> first SSH cmd', median(boots), 2.25, 'upstream: its whole QEMU part (boot, kexec, boot; no SSH)');
+  record('kexec -e -> new userspace', median(kexecs.map((k) => k.blackoutMs / 1000)), undefined, 'blackout');
+  record('kexec -e -> SSH ready', median(kexecs.map((k) => k.sshReadyMs / 1000)), undefined);
+}
+
+// Cold, no-op and one-file builds: handover's CLI next to upstream vmtest.sh, on one hard-linked
+// copy of the cached Debian tree (edited by replacing the file, never through the link).
+async function benchBuild(work) {
+  const cache = join(work, 'cache');
   const debian = await buildKernel();
   const tree = join(work, 'linux');
   await execa('cp', ['-al', debian.metadata.source.dir, tree]);
@@ -33,37 +63,45 @@ try {
     await unlink(join(tree, EDITED));
     await writeFile(join(tree, EDITED), `${original}\n/* bench ${suffix} */\n`);
   };
-  console.log(`tree: ${debian.metadata.source.describe}; ${(await execa('nproc')).stdout} CPUs\n`);
+  console.log(`tree: ${debian.metadata.source.describe}; ${(await execa('nproc')).stdout} CPUs`);
 
-  // handover, through its CLI as a user runs it, in a private cache dir, without ccache (cold means cold).
-  const cli = (args) => execa('node', ['bin/handover.js', 'kernel', 'build', '--kernel', tree, '--no-ccache', ...args], {
-    env: { HANDOVER_CACHE_DIR: cache },
-    stdin: 'ignore',
-  });
-  const hCold = await wall(() => cli([]));
-  const hNoop = await wall(() => cli([]));
+  // handover through its CLI as a user runs it, in a private cache dir, without ccache: cold means cold.
+  const cli = () =>
+    execa('node', ['bin/handover.js', 'kernel', 'build', '--kernel', tree, '--no-ccache'], { env: { HANDOVER_CACHE_DIR: cache }, stdin: 'ignore' });
+  const hCold = await wall(cli);
+  const hNoop = await wall(cli);
   await edit('handover');
-  const hOne = await wall(() => cli([]));
+  const hOne = await wall(cli);
 
-  // Upstream: vmtest.sh builds the kernel (+ headers, + its test binaries) then runs one QEMU test.
+  // Upstream: vmtest.sh builds the kernel (+ headers, + its test binaries), then runs one QEMU test.
   const vmtest = join(tree, 'tools/testing/selftests/liveupdate/vmtest.sh');
   const buildDir = join(work, 'upstream-build');
-  const up = () => execa('bash', [vmtest, '-d', buildDir, '-w', join(work, `ws-${Date.now()}`), '-j', '2'], { stdin: 'ignore', reject: false, all: true });
   let upstreamOk = true;
-  const uCold = await wall(async () => { upstreamOk &&= (await up()).exitCode === 0; });
-  const uNoop = await wall(async () => { upstreamOk &&= (await up()).exitCode === 0; });
+  const up = async () => {
+    const r = await execa('bash', [vmtest, '-d', buildDir, '-w', join(work, `ws-${Date.now()}`), '-j', '2'], { stdin: 'ignore', reject: false });
+    upstreamOk &&= r.exitCode === 0;
+  };
+  const uCold = await wall(up);
+  const uNoop = await wall(up);
   await edit('upstream');
-  const uOne = await wall(async () => { upstreamOk &&= (await up()).exitCode === 0; });
+  const uOne = await wall(up);
 
-  console.log('');
+  console.log('\nkernel build');
   record('cold build', hCold, uCold, 'upstream includes its one QEMU test (~2-3 s)');
   record('no-op rebuild', hNoop, uNoop, 'handover: cache hit, make not run');
-  record(`one-file rebuild (${EDITED})`, hOne, uOne);
+  record(`one-file rebuild`, hOne, uOne, EDITED);
   if (!upstreamOk) console.log('note: an upstream vmtest.sh run did not pass');
+  return upstreamOk;
+}
+
+const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
+try {
+  const upstreamOk = only === 'machine' ? undefined : await benchBuild(work);
+  if (only !== 'build') await benchMachine();
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-  await writeFile(file, JSON.stringify({ tree: debian.metadata.source.describe, rows, upstreamOk }, null, 2));
+  await writeFile(file, `${JSON.stringify({ rows, upstreamOk }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
 } finally {
   await rm(work, { recursive: true, force: true });

@@ -12,3 +12,12 @@ export {
 export { parseKernelSpec, DEFAULT_KERNEL_SPEC, type KernelSpec } from './kernel/spec.ts';
 export { resolveSource, type SourceTree } from './kernel/source.ts';
 export { createProgress, type Progress } from './report/progress.ts';
+export { startMachine, type Machine, type MachineOptions } from './machine/start.ts';
+export { loadKexec, fireKexec, type KexecOptions, type KexecResult } from './machine/kexec.ts';
+export { writeSshAccess } from './machine/ssh-config.ts';
+export { bootVm, chooseAccel, type Vm, type BootVmOptions, type AccelChoice, type AccelPolicy, type Crash } from './vm/index.ts';
+export { Guest, type ExecResult } from './guest/guest.ts';
+export { generateRunKeys, type RunKeys } from './guest/keys.ts';
+export { quoteArgv } from './guest/shell-quote.ts';
+export { buildRootfs, type Rootfs } from './rootfs/build.ts';
+export { writeInitrd } from './rootfs/overlay.ts';

@@ -28,6 +28,7 @@ export interface MachineOptions {
 
 /** A booted guest we can talk to: the VM, an SSH session, and the files of the run. */
 export interface Machine extends AsyncDisposable {
+  kernel: KernelBuild;
   vm: Vm;
   guest: Guest;
   keys: RunKeys;
@@ -93,6 +94,7 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
     progress?.end();
     const connected = guest;
     return {
+      kernel: opts.kernel,
       vm,
       guest: connected,
       keys,
