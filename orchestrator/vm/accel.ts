@@ -105,8 +105,21 @@ async function kvmDeviceState(): Promise<string> {
   }
 }
 
+// Concurrent bootVm() calls in one process share one probe instead of spinning up several.
+const inflight = new Map<string, Promise<{ verdict: ProbeVerdict; cached: boolean }>>();
+
 /** The probe verdict for this host: from the cache when the key matches, else probed now. */
-export async function kvmVerdict(opts: ChooseAccelOptions): Promise<{ verdict: ProbeVerdict; cached: boolean }> {
+export function kvmVerdict(opts: ChooseAccelOptions): Promise<{ verdict: ProbeVerdict; cached: boolean }> {
+  const id = JSON.stringify([opts.qemuBinary, opts.kernel, opts.useCache, opts.probeDeadlineMs]);
+  let p = inflight.get(id);
+  if (p === undefined) {
+    p = kvmVerdictUncoalesced(opts).finally(() => inflight.delete(id));
+    inflight.set(id, p);
+  }
+  return p;
+}
+
+async function kvmVerdictUncoalesced(opts: ChooseAccelOptions): Promise<{ verdict: ProbeVerdict; cached: boolean }> {
   const qemu = opts.qemuBinary ?? DEFAULT_QEMU;
   const key = await cacheKey(qemu);
   const useCache = opts.useCache ?? true;
