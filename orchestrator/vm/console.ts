@@ -303,7 +303,8 @@ export class ConsoleWatcher {
     this.#boots.at(-1)?.stream.write(`${text}\n`);
     this.#history.push(line);
     const limit = this.#opts.historyLimit ?? 100_000;
-    if (this.#history.length > limit) this.#history.splice(0, this.#history.length - limit);
+    // Trim in batches: a console flood must not turn every line into an O(n) splice.
+    if (this.#history.length > limit + 1024) this.#history.splice(0, this.#history.length - limit);
 
     for (const fn of this.#lineListeners) fn(line);
     for (const w of [...this.#waiters]) {

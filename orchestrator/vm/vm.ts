@@ -89,7 +89,7 @@ export interface Vm extends AsyncDisposable {
   onCrash(fn: (crash: Crash) => void): () => void;
   /** Waits for QEMU to exit by itself (guest poweroff, panic), `outcome` on the deadline. */
   waitForExit(opts: { deadlineMs: number; outcome?: WaitOptions['outcome'] }): Promise<VmExit>;
-  /** Kills QEMU (if running), flushes the logs, removes the sockets. Idempotent. */
+  /** Kills QEMU (if running) and flushes the logs; resolves with how QEMU ended. Idempotent. */
   stop(): Promise<VmExit>;
 }
 
@@ -130,10 +130,13 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
     });
   } catch (err) {
     await watcher.end({ outcome: 'vm-failed', message: 'QEMU did not start' });
-    await rm(runtimeDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    // Both sockets are connected (or never will be): the dir has served its purpose, and removing
+    // it now means not even a SIGKILL of this process can leave it behind.
+    await rm(runtimeDir, { recursive: true, force: true });
   }
-  return new RunningVm(name, qemu, watcher, accel, logDir, consoleLog, runtimeDir);
+  return new RunningVm(name, qemu, watcher, accel, logDir, consoleLog);
 }
 
 class RunningVm implements Vm {
@@ -143,7 +146,6 @@ class RunningVm implements Vm {
   readonly consoleLog: string;
   readonly console: ConsoleWatcher;
   readonly #qemu: QemuInstance;
-  readonly #runtimeDir: string;
   readonly #exited: Promise<VmExit>;
   #exit: VmExit | undefined;
   #stopping: Promise<VmExit> | undefined;
@@ -155,7 +157,6 @@ class RunningVm implements Vm {
     accel: AccelChoice,
     logDir: string,
     consoleLog: string,
-    runtimeDir: string,
   ) {
     this.name = name;
     this.#qemu = qemu;
@@ -163,7 +164,6 @@ class RunningVm implements Vm {
     this.accel = accel;
     this.logDir = logDir;
     this.consoleLog = consoleLog;
-    this.#runtimeDir = runtimeDir;
 
     qemu.serial.on('data', (b: Buffer) => watcher.push(b));
     const serialClosed = new Promise<void>((resolve) => qemu.serial.once('close', () => resolve()));
@@ -260,9 +260,7 @@ class RunningVm implements Vm {
         await this.#qemu.exited;
         clearTimeout(t);
       }
-      const exit = await this.#exited;
-      await rm(this.#runtimeDir, { recursive: true, force: true });
-      return exit;
+      return this.#exited;
     })();
     return this.#stopping;
   }
