@@ -8,7 +8,7 @@ import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HandoverError } from '../errors.ts';
-import { cacheDir } from '../paths.ts';
+import { cacheDir, cacheRoot } from '../paths.ts';
 import { DEFAULT_QEMU, spawnTied } from './qemu.ts';
 
 export type AccelPolicy = 'auto' | 'kvm' | 'tcg';
@@ -105,17 +105,18 @@ async function kvmDeviceState(): Promise<string> {
   }
 }
 
-// Concurrent bootVm() calls in one process share one probe instead of spinning up several.
-const inflight = new Map<string, Promise<{ verdict: ProbeVerdict; cached: boolean }>>();
+// bootVm() calls in one process share one verdict (the host cannot change under a run), and
+// concurrent ones one probe instead of spinning up several.
+const verdicts = new Map<string, Promise<{ verdict: ProbeVerdict; cached: boolean }>>();
 
 /** The probe verdict for this host: from the cache when the key matches, else probed now. */
 export function kvmVerdict(opts: ChooseAccelOptions): Promise<{ verdict: ProbeVerdict; cached: boolean }> {
-  const id = JSON.stringify([opts.qemuBinary, opts.kernel, opts.useCache, opts.probeDeadlineMs]);
-  let p = inflight.get(id);
-  if (p === undefined) {
-    p = kvmVerdictUncoalesced(opts).finally(() => inflight.delete(id));
-    inflight.set(id, p);
-  }
+  const id = JSON.stringify([opts.qemuBinary, opts.kernel, opts.useCache, opts.probeDeadlineMs, cacheRoot()]);
+  const known = verdicts.get(id);
+  if (known !== undefined) return known.then((r) => ({ verdict: r.verdict, cached: true }));
+  const p = kvmVerdictUncoalesced(opts);
+  p.catch(() => verdicts.delete(id));
+  verdicts.set(id, p);
   return p;
 }
 

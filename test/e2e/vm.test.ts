@@ -105,6 +105,18 @@ describe('VM layer on a real kernel', () => {
       console.log(`[vm e2e] accel probe ${probeMs.toFixed(0)} ms, cached ${cachedMs.toFixed(0)} ms: ${auto.reason}`);
       expect(again).toMatchObject({ accel: auto.accel, cached: true, probeMs: 0 });
       expect(cachedMs).toBeLessThan(1000);
+      // The per-host file cache, read by another process (here: different options, same host key).
+      const saved = JSON.parse(await readFile(join(dir, 'cache', 'accel', 'kvm-probe.json'), 'utf8')) as {
+        key: { hostBootId: string; qemuVersion: string; kvmDevice: string };
+        verdict: { usable: boolean };
+      };
+      expect(saved.key.hostBootId).toBe((await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim());
+      expect(saved.key.qemuVersion).toMatch(/^QEMU emulator version /);
+      expect(saved.verdict.usable).toBe(auto.accel === 'kvm');
+      const t3 = performance.now();
+      const fromFile = await chooseAccel('auto', { kernel: TEST_KERNEL, probeDeadlineMs: 3999 });
+      expect(fromFile).toMatchObject({ accel: auto.accel, cached: true, reason: auto.reason });
+      expect(performance.now() - t3).toBeLessThan(1000);
       if (auto.accel === 'kvm') {
         expect(existsSync('/sys/module/kvm_pvm')).toBe(false); // not on the nested-PVM hosts
         return;
