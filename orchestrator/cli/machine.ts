@@ -81,7 +81,7 @@ export function registerMachine(program: Command): void {
   addMachineOptions(addKernelOptions(program.command('shell').description('boot a guest and open an interactive shell in it'))).action((opts: Opts) =>
     runCommand(async (signal) => {
       await using m = await bootFromCli(opts, signal);
-      process.stderr.write(`${describeBoot(m)}; exit the shell to stop it\n`);
+      process.stderr.write(`exit the shell to stop it\n`);
       const stdin = process.stdin;
       const stdout = process.stdout;
       const channel = await m.guest.openShell({ rows: stdout.rows || 24, cols: stdout.columns || 80, term: process.env.TERM ?? 'vt100' });

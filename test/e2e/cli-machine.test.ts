@@ -105,7 +105,8 @@ describe('handover shell', () => {
     let screen = '';
     pty.onData((d) => (screen += d));
     const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
-    for (let i = 0; i < 300 && !/# $/m.test(screen); i++) await sleep(200);
+    // Typing may start once handover says the shell is there: input waits in the terminal until then.
+    for (let i = 0; i < 300 && !screen.includes('exit the shell to stop it'); i++) await sleep(200);
     pty.write('echo "sum=$((40+2))"; uname -r\r');
     for (let i = 0; i < 50 && !screen.includes('sum=42'); i++) await sleep(100);
     pty.write('exit\r');

@@ -5,6 +5,6 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'handover.js');
 
 /** Runs the real CLI (the compiled dist/, as a user would) and returns what it printed. */
 export async function handover(args: string[], opts: { timeoutMs?: number } = {}) {
-  const r = await execa('node', [BIN, ...args], { reject: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 3_600_000 });
+  const r = await execa('node', [BIN, ...args], { reject: false, stdin: 'ignore', stripFinalNewline: false, timeout: opts.timeoutMs ?? 3_600_000 });
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
