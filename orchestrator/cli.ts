@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './cli/doctor.ts';
 import { registerKernel } from './cli/kernel.ts';
-import { registerMachine } from './cli/machine.ts';
+import { registerConsole, registerMachine } from './cli/machine.ts';
 import { OUTCOMES } from './errors.ts';
 
 const program = new Command('handover')
@@ -11,6 +11,7 @@ const program = new Command('handover')
 registerDoctor(program);
 registerKernel(program);
 registerMachine(program);
+registerConsole(program);
 
 try {
   await program.parseAsync(process.argv);

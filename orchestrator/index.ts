@@ -15,7 +15,23 @@ export { createProgress, type Progress } from './report/progress.ts';
 export { startMachine, type Machine, type MachineOptions } from './machine/start.ts';
 export { loadKexec, fireKexec, type KexecOptions, type KexecResult } from './machine/kexec.ts';
 export { writeSshAccess } from './machine/ssh-config.ts';
-export { bootVm, chooseAccel, type Vm, type BootVmOptions, type AccelChoice, type AccelPolicy, type Crash } from './vm/index.ts';
+export {
+  bootVm,
+  chooseAccel,
+  scanConsoleLog,
+  ConsoleWatcher,
+  lineMatching,
+  bootStarted,
+  type Vm,
+  type VmExit,
+  type BootVmOptions,
+  type AccelChoice,
+  type AccelPolicy,
+  type Crash,
+  type WaitStrategy,
+  type LineMatch,
+  type ConsoleLine,
+} from './vm/index.ts';
 export { Guest, type ExecResult } from './guest/guest.ts';
 export { generateRunKeys, type RunKeys } from './guest/keys.ts';
 export { quoteArgv } from './guest/shell-quote.ts';

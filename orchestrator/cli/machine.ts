@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { HandoverError } from '../errors.ts';
 import { buildKernel } from '../kernel/build.ts';
@@ -101,5 +102,41 @@ export function registerMachine(program: Command): void {
       stdout.off('resize', resize);
       return code;
     }),
+  );
+}
+
+/** Ctrl-] detaches from the console, as in telnet. */
+const DETACH = 0x1d;
+
+export function registerConsole(program: Command): void {
+  addMachineOptions(addKernelOptions(program.command('console').description('boot a guest and attach to its serial console (Ctrl-] to stop)'))).action(
+    (opts: Opts) =>
+      runCommand(async (signal) => {
+        await using m = await bootFromCli(opts, signal);
+        const stdin = process.stdin;
+        process.stderr.write('serial console attached; Ctrl-] stops the guest\r\n');
+        process.stdout.write(await readFile(m.vm.consoleLog));
+        const off = m.vm.onConsoleData((b) => process.stdout.write(b));
+        if (stdin.isTTY) stdin.setRawMode(true);
+        const detached = new Promise<number>((resolve) => {
+          stdin.on('data', (b: Buffer) => {
+            const at = b.indexOf(DETACH);
+            if (at >= 0) {
+              if (at > 0) m.vm.writeConsole(b.subarray(0, at));
+              resolve(0);
+            } else {
+              m.vm.writeConsole(b);
+            }
+          });
+          stdin.on('end', () => resolve(0));
+          signal.addEventListener('abort', () => resolve(130), { once: true });
+        });
+        m.vm.writeConsole('\n');
+        const code = await Promise.race([detached, m.vm.waitForExit({ deadlineMs: 2 ** 31 - 1 }).then(() => 0)]);
+        off();
+        if (stdin.isTTY) stdin.setRawMode(false);
+        stdin.pause();
+        return code;
+      }),
   );
 }

@@ -87,6 +87,10 @@ export interface Vm extends AsyncDisposable {
   expectKexec(count?: number): number;
   onLine(fn: (line: ConsoleLine) => void): () => void;
   onCrash(fn: (crash: Crash) => void): () => void;
+  /** Raw serial bytes as they arrive (an interactive console shows them verbatim). */
+  onConsoleData(fn: (bytes: Buffer) => void): () => void;
+  /** Types into the serial console (the guest's ttyS0). */
+  writeConsole(data: string | Buffer): void;
   /** Waits for QEMU to exit by itself (guest poweroff, panic), `outcome` on the deadline. */
   waitForExit(opts: { deadlineMs: number; outcome?: WaitOptions['outcome'] }): Promise<VmExit>;
   /** Kills QEMU (if running) and flushes the logs; resolves with how QEMU ended. Idempotent. */
@@ -210,6 +214,13 @@ class RunningVm implements Vm {
 
   bootLog(n: number): string {
     return this.console.bootLog(n);
+  }
+  onConsoleData(fn: (bytes: Buffer) => void): () => void {
+    this.#qemu.serial.on('data', fn);
+    return () => this.#qemu.serial.off('data', fn);
+  }
+  writeConsole(data: string | Buffer): void {
+    if (!this.#qemu.serial.destroyed) this.#qemu.serial.write(data);
   }
   waitForLine(re: RegExp, opts: WaitOptions): Promise<LineMatch> {
     return this.console.waitForLine(re, opts);

@@ -115,3 +115,21 @@ describe('handover shell', () => {
     expect(screen).toContain(release);
   });
 });
+
+describe('handover console', () => {
+  it('attaches the serial console to a terminal, takes typing, and detaches on Ctrl-]', async () => {
+    const pty = spawnPty('node', [BIN, 'console'], { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } });
+    let screen = '';
+    pty.onData((d) => (screen += d));
+    const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
+    for (let i = 0; i < 300 && !screen.includes('Ctrl-] stops'); i++) await sleep(200);
+    await sleep(500);
+    pty.write('echo "sum=$((40+2))"; cat /proc/cmdline\r');
+    for (let i = 0; i < 50 && !screen.includes('sum=42'); i++) await sleep(100);
+    pty.write('\x1d');
+    expect(await exit).toBe(0);
+    expect(screen).toContain('Linux version'); // the boot so far is replayed
+    expect(screen).toContain('sum=42');
+    expect(screen).toContain('liveupdate=on');
+  });
+});

@@ -7,33 +7,15 @@ import { execFile } from 'node:child_process';
 import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildKernel } from '../../orchestrator/kernel/build.ts';
+import { writeNewc, type CpioEntry } from '../../orchestrator/rootfs/cpio.ts';
 
-export const TEST_KERNEL = process.env.HANDOVER_TEST_BZIMAGE ?? '/tmp/proto-build/arch/x86/boot/bzImage';
+/** The default kernel from the real pipeline (a cache hit once built), or $HANDOVER_TEST_BZIMAGE. */
+export async function testKernel(): Promise<string> {
+  return process.env.HANDOVER_TEST_BZIMAGE ?? (await buildKernel()).artifacts.bzImage;
+}
 const BUSYBOX = process.env.HANDOVER_TEST_BUSYBOX ?? '/bin/busybox';
 const KEXEC = '/sbin/kexec';
-
-interface Entry {
-  readonly name: string;
-  readonly mode: number;
-  readonly data?: Buffer;
-  readonly rdev?: readonly [number, number];
-}
-
-function newc(entries: readonly Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  const pad4 = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
-  const hex = (n: number): string => n.toString(16).padStart(8, '0');
-  let ino = 1;
-  for (const e of [...entries, { name: 'TRAILER!!!', mode: 0 }]) {
-    const data = e.data ?? Buffer.alloc(0);
-    const name = Buffer.from(`${e.name}\0`);
-    const [maj, min] = e.rdev ?? [0, 0];
-    const fields = [ino++, e.mode, 0, 0, 1, 0, data.length, 0, 0, maj, min, name.length, 0];
-    const header = Buffer.from(`070701${fields.map(hex).join('')}`);
-    parts.push(header, name, pad4(header.length + name.length), data, pad4(data.length));
-  }
-  return Buffer.concat(parts);
-}
 
 /** A cpio with /dev/console, busybox, /init = `script`, and `files` (parent dirs added). */
 async function image(script: string, files: Record<string, Buffer> = {}): Promise<Buffer> {
@@ -43,11 +25,11 @@ async function image(script: string, files: Record<string, Buffer> = {}): Promis
   for (const path of Object.keys(all)) {
     for (let d = dirname(path); d !== '.'; d = dirname(d)) dirs.add(d);
   }
-  return newc([
-    ...[...dirs].sort().map((name) => ({ name, mode: 0o040755 })),
-    { name: 'dev/console', mode: 0o020600, rdev: [5, 1] },
-    ...Object.entries(all).map(([name, data]) => ({ name, mode: 0o100755, data })),
-    { name: 'init', mode: 0o100755, data: Buffer.from(init) },
+  return writeNewc([
+    ...[...dirs].map((path): CpioEntry => ({ type: 'dir', path, mode: 0o755 })),
+    { type: 'nod', path: 'dev/console', mode: 0o600, dev: 'c', major: 5, minor: 1 },
+    ...Object.entries(all).map(([path, data]): CpioEntry => ({ type: 'file', path, mode: 0o755, data })),
+    { type: 'file', path: 'init', mode: 0o755, data: Buffer.from(init) },
   ]);
 }
 

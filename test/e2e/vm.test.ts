@@ -1,4 +1,4 @@
-// The VM layer against a real QEMU and the real 7.3 KHO/LUO kernel (HANDOVER_TEST_BZIMAGE).
+// The VM layer against a real QEMU and the real 7.3 KHO/LUO kernel (the default build).
 // At most two VMs run at once: the machines this runs on have two cores.
 
 import { execFile, spawn } from 'node:child_process';
@@ -15,12 +15,13 @@ import { liveQemuPids } from '../../orchestrator/vm/process-registry.ts';
 import { bootVm } from '../../orchestrator/vm/vm.ts';
 import {
   MARKER_THEN_POWEROFF,
-  TEST_KERNEL,
+  testKernel,
   writeKexecInitramfs,
   writeTestInitramfs,
 } from './vm-initramfs.ts';
 
 const MARKER = /HANDOVER-TEST-MARKER boot=(\d)/;
+let TEST_KERNEL = '';
 const MARKER_THEN_SLEEP = 'echo "HANDOVER-TEST-MARKER boot=1"\nexec /bin/busybox sleep 100000';
 
 async function pgrep(pattern: string): Promise<string[]> {
@@ -45,7 +46,7 @@ describe('VM layer on a real kernel', () => {
   let sleepInitrd: string;
 
   beforeAll(async () => {
-    if (!existsSync(TEST_KERNEL)) throw new Error(`no test kernel at ${TEST_KERNEL} (set HANDOVER_TEST_BZIMAGE)`);
+    TEST_KERNEL = await testKernel();
     dir = await mkdtemp(join(tmpdir(), 'handover-vm-e2e-'));
     tcg = await chooseAccel('tcg', { kernel: TEST_KERNEL });
     markerInitrd = await writeTestInitramfs(dir, MARKER_THEN_POWEROFF, 'marker.cpio');
