@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+// One definition gives the TypeScript types, the validation of scenario files, and the JSON
+// Schema published as scenarios/scenario.schema.json for editors. Steps are single-key objects
+// (`- kexec: {}`); each kind has its own strict schema so errors name the exact field.
+
+const name = z.string().min(1).describe('a name used to refer to this thing in later steps');
+/** Byte sizes: a number, "4K"/"2M"/"1G", or a share of guest memory such as "25%". */
+const size = z
+  .union([z.number().int().positive(), z.string().regex(/^(\d+(\.\d+)?)([KMG]|%)?$/, 'expected bytes, 4K, 2M, 1G or a percentage of guest memory like 25%')])
+  .describe('bytes, or 4K / 2M / 1G, or a share of guest memory like "25%"');
+const errno = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as EEXIST').describe('an errno name, e.g. EEXIST');
+const token = z.number().int().nonnegative().describe('the u64 token a file is preserved under');
+const seal = z.enum(['seal', 'shrink', 'grow', 'write', 'future-write', 'exec']);
+
+/** Fields every step may carry. */
+const common = {
+  name: z.string().optional().describe('shown in reports instead of the step kind'),
+  timeout: z.number().positive().optional().describe('seconds before the step fails (default per kind)'),
+  expect_error: errno.optional().describe('the step must fail with this errno (an error contract check)'),
+};
+
+const step = <K extends string, T extends z.ZodType>(kind: K, body: T, description: string) =>
+  z.strictObject({ [kind]: body.describe(description), ...common } as { [P in K]: T } & typeof common);
+
+export const STEP_SCHEMAS = {
+  exec: step(
+    'exec',
+    z.union([
+      z.array(z.string()).min(1),
+      z.strictObject({
+        argv: z.array(z.string()).min(1),
+        expect_exit: z.number().int().optional(),
+        stdout_contains: z.string().optional(),
+      }),
+    ]),
+    'run a command in the guest (argv, never a shell string); fails on a non-zero exit unless expect_exit says otherwise',
+  ),
+  create_session: step('create_session', name, 'LIVEUPDATE_IOCTL_CREATE_SESSION with this name'),
+  memfd: step(
+    'memfd',
+    z.strictObject({
+      id: name,
+      size,
+      seed: z.number().int().nonnegative().optional(),
+      sparse: z.boolean().optional().describe('write only some pages, leaving holes'),
+      seals: z.array(seal).optional(),
+    }),
+    'create a memfd filled deterministically from a seed; its size, SHA-256 and seals are remembered for retrieve',
+  ),
+  preserve: step(
+    'preserve',
+    z.union([
+      z.strictObject({ session: name, token, memfd: name }),
+      z.strictObject({ session: name, token, path: z.string().describe('a file to try to preserve (for error checks)') }),
+    ]),
+    'LIVEUPDATE_SESSION_PRESERVE_FD',
+  ),
+  close_session: step('close_session', name, 'close an outgoing session: its files are no longer preserved'),
+  write_memfd: step(
+    'write_memfd',
+    z.strictObject({ id: name, offset: z.number().int().nonnegative().default(0), data: z.string().min(1) }),
+    'change a memfd behind the check (a negative control: retrieve must then see a hash mismatch)',
+  ),
+  kill_holder: step('kill_holder', z.strictObject({}), 'the process holding /dev/liveupdate and the session fds exits'),
+  kexec_load: step(
+    'kexec_load',
+    z.strictObject({ syscall: z.enum(['file', 'legacy']).default('file') }),
+    'load the kexec image now (kexec_file_load; legacy = kexec_load, which bypasses KHO)',
+  ),
+  kexec: step(
+    'kexec',
+    z.strictObject({ syscall: z.enum(['file', 'legacy']).optional(), count: z.number().int().min(1).default(1) }),
+    'kexec into the same kernel (loading it first unless kexec_load did), wait for the new boot, log back in',
+  ),
+  retrieve: step(
+    'retrieve',
+    z.strictObject({
+      session: name,
+      tokens: z.record(z.string().regex(/^\d+$/), name).describe('token → memfd id to verify it against'),
+      finish: z.boolean().default(true),
+    }),
+    'after a kexec: RETRIEVE_SESSION, RETRIEVE_FD for each token, verify size, SHA-256 and seals, then FINISH',
+  ),
+  session_absent: step('session_absent', name, 'after a kexec: RETRIEVE_SESSION must fail with ENOENT'),
+  finish: step('finish', z.strictObject({ session: name, reserved: z.number().int().default(0) }), 'LIVEUPDATE_SESSION_FINISH'),
+  agent: step('agent', z.looseObject({ op: z.string().min(1) }), 'a raw guest-agent request, for checks the other steps do not cover'),
+  debugfs: step(
+    'debugfs',
+    z.strictObject({
+      path: z.string().min(1).describe('below /sys/kernel/debug, e.g. kho/out/fdt'),
+      exists: z.boolean().default(true),
+      fdt_compatible: z.string().optional().describe('root compatible, * as a wildcard: "kho-v*"'),
+      min_size: z.number().int().nonnegative().optional(),
+      max_size: z.number().int().nonnegative().optional(),
+    }),
+    'check a KHO debugfs entry: present or absent, FDT compatible, size',
+  ),
+  log: step(
+    'log',
+    z.strictObject({
+      contains: z.string().optional(),
+      absent: z.string().optional(),
+      boot: z.enum(['current', 'all']).default('current'),
+    }),
+    'the kernel log (serial console) of the current boot, or of all boots, must contain / must not contain a line matching this regular expression',
+  ),
+} as const;
+
+export type StepKind = keyof typeof STEP_SCHEMAS;
+export const STEP_KINDS = Object.keys(STEP_SCHEMAS) as StepKind[];
+export type Step = { [K in StepKind]: z.output<(typeof STEP_SCHEMAS)[K]> & { kind: K } }[StepKind];
+
+export const CAPABILITIES = ['kho', 'liveupdate', 'memfd-seals', 'get-name'] as const;
+
+export const ScenarioHeader = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case words joined by -').optional().describe('default: the file name'),
+  description: z.string().min(1),
+  kernel: z
+    .strictObject({
+      profile: z.array(z.enum(['debug'])).optional(),
+      config: z.array(z.string().regex(/^CONFIG_[A-Za-z0-9_]+=.+$/)).optional(),
+    })
+    .optional()
+    .describe('fragments on top of the kernel under test'),
+  boot: z
+    .strictObject({
+      append: z.string().optional(),
+      memory: z.number().int().min(256).optional().describe('MiB'),
+      cpus: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  requires: z.array(z.enum(CAPABILITIES)).optional().describe('skip, with the reason, when the kernel lacks one'),
+  timeout: z.number().positive().optional().describe('seconds for the whole scenario (default 300)'),
+  steps: z.array(z.unknown()).min(1),
+});
+
+/** The file as written: the header plus the union of every step kind (for the published schema). */
+export const ScenarioFile = ScenarioHeader.extend({
+  steps: z.array(z.union(Object.values(STEP_SCHEMAS) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]])).min(1),
+});
+
+export type ScenarioHeaderT = z.output<typeof ScenarioHeader>;
+
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(ScenarioFile, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+}
