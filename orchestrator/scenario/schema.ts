@@ -143,5 +143,5 @@ export const ScenarioFile = ScenarioHeader.extend({
 export type ScenarioHeaderT = z.output<typeof ScenarioHeader>;
 
 export function scenarioJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(ScenarioFile, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return z.toJSONSchema(ScenarioFile, { io: 'input', target: 'draft-2020-12' });
 }
