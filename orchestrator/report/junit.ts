@@ -1,0 +1,50 @@
+import { stripVTControlCharacters } from 'node:util';
+import type { RunResult } from './results.ts';
+
+// XML 1.0 cannot carry most control characters, and console logs are full of them.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
+
+function esc(text: string): string {
+  return stripVTControlCharacters(text)
+    .replace(INVALID_XML, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+/** One <testsuite> per scenario, one <testcase> per step; the console logs as attachments. */
+export function toJUnit(run: RunResult): string {
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  const s = run.summary;
+  out.push(
+    `<testsuites name="handover" tests="${run.scenarios.length}" failures="${s.failed}" errors="${s.error}" skipped="${s.skipped}" time="${(run.durationMs / 1000).toFixed(3)}">`,
+  );
+  for (const sc of run.scenarios) {
+    const failures = sc.steps.filter((st) => st.status === 'failed').length + (sc.status === 'failed' && !sc.steps.some((st) => st.status === 'failed') ? 1 : 0);
+    out.push(
+      `  <testsuite name="${esc(sc.name)}" file="${esc(sc.file)}" tests="${Math.max(1, sc.steps.length)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
+    );
+    out.push(`    <properties><property name="kernel" value="${esc(run.kernel.release)}"/><property name="accel" value="${esc(run.accel.accel)}"/></properties>`);
+    for (const st of sc.steps) {
+      out.push(`    <testcase classname="${esc(sc.name)}" name="${esc(`${st.index + 1}. ${st.name}`)}" file="${esc(sc.file)}" line="${st.line}" time="${(st.durationMs / 1000).toFixed(3)}">`);
+      const body = esc([st.message ?? '', ...(st.evidence ?? [])].filter(Boolean).join('\n'));
+      if (st.status === 'failed') out.push(`      <failure message="${esc(st.message ?? 'failed')}">${body}</failure>`);
+      if (st.status === 'error') out.push(`      <error message="${esc(st.message ?? 'error')}">${body}</error>`);
+      if (st.status === 'skipped') out.push(`      <skipped message="${esc(st.message ?? 'skipped')}"/>`);
+      out.push('    </testcase>');
+    }
+    if (sc.status !== 'passed' && sc.status !== 'skipped' && !sc.steps.some((st) => st.status === 'failed' || st.status === 'error')) {
+      const tag = sc.status === 'error' ? 'error' : 'failure';
+      out.push(`    <testcase classname="${esc(sc.name)}" name="scenario" file="${esc(sc.file)}">`);
+      out.push(`      <${tag} message="${esc(`${sc.outcome ?? ''}: ${sc.message ?? ''}`)}">${esc((sc.evidence ?? []).join('\n'))}</${tag}>`);
+      out.push('    </testcase>');
+    }
+    const attachments = sc.consoles.map((c) => `[[ATTACHMENT|${c}]]`).join('\n');
+    out.push(`    <system-out>${esc(attachments)}</system-out>`);
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,52 @@
+import type { Outcome } from '../errors.ts';
+
+export type Status = 'passed' | 'failed' | 'skipped' | 'error';
+
+export interface StepResult {
+  index: number;
+  kind: string;
+  name: string;
+  /** Line of the step in the scenario file. */
+  line: number;
+  status: Status;
+  durationMs: number;
+  message?: string;
+  evidence?: string[];
+  /** What the step observed (agent replies, verified hashes, blackout…). */
+  data?: unknown;
+}
+
+export interface ScenarioResult {
+  name: string;
+  file: string;
+  description: string;
+  status: Status;
+  /** Why it did not pass: the outcome and a diagnosis naming what broke. */
+  outcome?: Outcome;
+  message?: string;
+  evidence?: string[];
+  durationMs: number;
+  steps: StepResult[];
+  /** Per boot: its console log (artifact). */
+  consoles: string[];
+  /** Blackout of every kexec (trigger → new userspace), ms. */
+  blackoutsMs: number[];
+  /** Named figures the scenario measured (e.g. large-memfd fill, retrieve). */
+  figures: Record<string, number>;
+  artifactsDir: string;
+}
+
+export interface RunResult {
+  startedAt: string;
+  durationMs: number;
+  kernel: { release: string; spec: string; describe: string; configHash: string; buildSeconds: number; cacheHit: boolean };
+  qemu: { version: string };
+  accel: { accel: string; reason: string };
+  scenarios: ScenarioResult[];
+  summary: { passed: number; failed: number; skipped: number; error: number };
+}
+
+export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {
+  const count = (s: Status) => scenarios.filter((r) => r.status === s).length;
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), error: count('error') };
+}
