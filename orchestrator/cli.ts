@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './cli/doctor.ts';
 import { registerKernel } from './cli/kernel.ts';
+import { registerRun, registerSchema } from './cli/run.ts';
 import { registerConsole, registerMachine } from './cli/machine.ts';
 import { OUTCOMES } from './errors.ts';
 
@@ -12,6 +13,8 @@ registerDoctor(program);
 registerKernel(program);
 registerMachine(program);
 registerConsole(program);
+registerRun(program);
+registerSchema(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,7 +8,7 @@ export interface Reporter {
   runEnd?(run: RunResult): Promise<void> | void;
 }
 
-const MARK = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip', error: 'ERR ' } as const;
+const MARK = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip', error: 'ERR ', xfail: 'xfail' } as const;
 
 /** Live lines per scenario and step, then what broke and where, then a summary. */
 export function consoleReporter(stream: NodeJS.WritableStream = process.stderr): Reporter {
@@ -18,7 +18,8 @@ export function consoleReporter(stream: NodeJS.WritableStream = process.stderr):
       w(`▶ ${name}: ${description}`);
     },
     step(_scenario, st) {
-      w(`  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${st.status === 'failed' || st.status === 'error' ? `: ${st.message ?? ''}` : ''}`);
+      const note = st.status === 'passed' ? (st.message ?? '') : st.status === 'skipped' ? '' : (st.message ?? '');
+      w(`  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${note === '' ? '' : `: ${note}`}`);
     },
     scenarioEnd(r) {
       const extra = r.blackoutsMs.length > 0 ? `, blackout ${r.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}` : '';
@@ -33,7 +34,7 @@ export function consoleReporter(stream: NodeJS.WritableStream = process.stderr):
       const s = run.summary;
       w('');
       w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios in ${formatSeconds(run.durationMs / 1000)}`);
-      w(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}`);
+      w(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}`);
     },
   };
 }

@@ -24,7 +24,7 @@ export function toJUnit(run: RunResult): string {
   for (const sc of run.scenarios) {
     const failures = sc.steps.filter((st) => st.status === 'failed').length + (sc.status === 'failed' && !sc.steps.some((st) => st.status === 'failed') ? 1 : 0);
     out.push(
-      `  <testsuite name="${esc(sc.name)}" file="${esc(sc.file)}" tests="${Math.max(1, sc.steps.length)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
+      `  <testsuite name="${esc(sc.name)}" file="${esc(sc.file)}" tests="${Math.max(1, sc.steps.length)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped' || st.status === 'xfail').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
     );
     out.push(`    <properties><property name="kernel" value="${esc(run.kernel.release)}"/><property name="accel" value="${esc(run.accel.accel)}"/></properties>`);
     for (const st of sc.steps) {
@@ -32,7 +32,7 @@ export function toJUnit(run: RunResult): string {
       const body = esc([st.message ?? '', ...(st.evidence ?? [])].filter(Boolean).join('\n'));
       if (st.status === 'failed') out.push(`      <failure message="${esc(st.message ?? 'failed')}">${body}</failure>`);
       if (st.status === 'error') out.push(`      <error message="${esc(st.message ?? 'error')}">${body}</error>`);
-      if (st.status === 'skipped') out.push(`      <skipped message="${esc(st.message ?? 'skipped')}"/>`);
+      if (st.status === 'skipped' || st.status === 'xfail') out.push(`      <skipped message="${esc(st.message ?? 'skipped')}"/>`);
       out.push('    </testcase>');
     }
     if (sc.status !== 'passed' && sc.status !== 'skipped' && !sc.steps.some((st) => st.status === 'failed' || st.status === 'error')) {

@@ -1,7 +1,8 @@
 import type { RunResult, Status } from './results.ts';
 
 const directive = (s: Status, message: string | undefined): string =>
-  s === 'skipped' ? ` # SKIP ${message ?? ''}`.trimEnd() : s === 'error' ? ` # ERROR ${message ?? ''}`.trimEnd() : '';
+  s === 'skipped' ? ` # SKIP ${message ?? ''}`.trimEnd() : s === 'error' ? ` # ERROR ${message ?? ''}`.trimEnd() : s === 'xfail' ? ` # XFAIL ${(message ?? '').replace(/^XFAIL /, '')}`.trimEnd() : '';
+const good = (s: Status): boolean => s === 'passed' || s === 'skipped' || s === 'xfail';
 
 /** KTAP v1: one subtest per scenario, one case per step (as kselftest and KUnit print them). */
 export function toKtap(run: RunResult): string {
@@ -10,12 +11,12 @@ export function toKtap(run: RunResult): string {
     out.push('  KTAP version 1', `  # Subtest: ${sc.name}`, `  1..${sc.steps.length}`);
     sc.steps.forEach((st, j) => {
       if (st.status === 'failed' && st.message !== undefined) for (const l of st.message.split('\n')) out.push(`  # ${l}`);
-      out.push(`  ${st.status === 'passed' || st.status === 'skipped' ? 'ok' : 'not ok'} ${j + 1} ${st.name}${directive(st.status, st.message)}`);
+      out.push(`  ${good(st.status) ? 'ok' : 'not ok'} ${j + 1} ${st.name}${directive(st.status, st.message)}`);
     });
     if (sc.status === 'failed' && sc.message !== undefined) out.push(`# ${sc.name}: ${sc.outcome ?? ''}: ${sc.message}`);
-    out.push(`${sc.status === 'passed' || sc.status === 'skipped' ? 'ok' : 'not ok'} ${i + 1} ${sc.name}${directive(sc.status, sc.message)}`);
+    out.push(`${good(sc.status) ? 'ok' : 'not ok'} ${i + 1} ${sc.name}${directive(sc.status, sc.message)}`);
   });
   const s = run.summary;
-  out.push(`# Totals: pass:${s.passed} fail:${s.failed} xfail:0 xpass:0 skip:${s.skipped} error:${s.error}`);
+  out.push(`# Totals: pass:${s.passed} fail:${s.failed} xfail:${s.xfail} xpass:0 skip:${s.skipped} error:${s.error}`);
   return `${out.join('\n')}\n`;
 }

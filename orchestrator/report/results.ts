@@ -1,6 +1,7 @@
 import type { Outcome } from '../errors.ts';
 
-export type Status = 'passed' | 'failed' | 'skipped' | 'error';
+/** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
+export type Status = 'passed' | 'failed' | 'skipped' | 'error' | 'xfail';
 
 export interface StepResult {
   index: number;
@@ -43,10 +44,11 @@ export interface RunResult {
   qemu: { version: string };
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];
-  summary: { passed: number; failed: number; skipped: number; error: number };
+  summary: { passed: number; failed: number; skipped: number; error: number; xfail: number };
 }
 
 export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {
   const count = (s: Status) => scenarios.filter((r) => r.status === s).length;
-  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), error: count('error') };
+  const xfail = scenarios.reduce((n, r) => n + r.steps.filter((s) => s.status === 'xfail').length, 0);
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), error: count('error'), xfail };
 }

@@ -18,6 +18,11 @@ const common = {
   name: z.string().optional().describe('shown in reports instead of the step kind'),
   timeout: z.number().positive().optional().describe('seconds before the step fails (default per kind)'),
   expect_error: errno.optional().describe('the step must fail with this errno (an error contract check)'),
+  xfail: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a known kernel bug: a failure is reported as XFAIL with this reason (the scenario goes on), a pass as XPASS'),
 };
 
 const step = <K extends string, T extends z.ZodType>(kind: K, body: T, description: string) =>
@@ -90,7 +95,8 @@ export const STEP_SCHEMAS = {
     z.strictObject({
       path: z.string().min(1).describe('below /sys/kernel/debug, e.g. kho/out/fdt'),
       exists: z.boolean().default(true),
-      fdt_compatible: z.string().optional().describe('root compatible, * as a wildcard: "kho-v*"'),
+      fdt_header: z.boolean().optional().describe('starts with a valid FDT header (magic d00dfeed, version, block layout)'),
+      fdt_compatible: z.string().optional().describe('the whole blob is a valid FDT whose root compatible matches, * as a wildcard: "kho-v*"'),
       min_size: z.number().int().nonnegative().optional(),
       max_size: z.number().int().nonnegative().optional(),
     }),

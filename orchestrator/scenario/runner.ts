@@ -1,0 +1,214 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HandoverError } from '../errors.ts';
+import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
+import { probeKhoCapabilities } from '../kho/caps.ts';
+import { startMachine, type Machine } from '../machine/start.ts';
+import type { Reporter } from '../report/console-reporter.ts';
+import { summarize, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import type { AccelPolicy } from '../vm/accel.ts';
+import type { AgentPort } from './agent-port.ts';
+import type { Scenario } from './load.ts';
+import { runStep } from './steps.ts';
+import { StepFailure, type Overrides, type StepContext } from './step-context.ts';
+
+export interface RunOptions {
+  scenarios: readonly Scenario[];
+  /** The kernel under test; scenarios may add profiles and config items on top. */
+  kernel?: KernelBuildRequest;
+  accel?: AccelPolicy;
+  /** Artifacts go to <output>/<scenario>/. */
+  output: string;
+  reporters?: readonly Reporter[];
+  overrides?: Overrides;
+  /** Makes the guest agent client for a machine. */
+  agentFor: (m: Machine) => AgentPort;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_MEMORY_MIB = 1024;
+
+/** Runs every scenario in a fresh machine, in order; never throws for a scenario's failure. */
+export async function runScenarios(opts: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const reporters = opts.reporters ?? [];
+  const results: ScenarioResult[] = [];
+  let firstKernel: KernelBuild | undefined;
+  let accel = { accel: 'unknown', reason: 'no scenario booted' };
+  for (const scenario of opts.scenarios) {
+    if (opts.signal?.aborted === true) break;
+    for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
+    const kernel = await buildKernel({
+      ...opts.kernel,
+      profiles: [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])],
+      config: [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])],
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+    firstKernel ??= kernel;
+    const result = await runOne(scenario, kernel, opts, reporters);
+    if (result.accel !== undefined) accel = result.accel;
+    results.push(result.result);
+    for (const r of reporters) r.scenarioEnd?.(result.result);
+  }
+  const kernel = firstKernel;
+  const run: RunResult = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    kernel: {
+      release: kernel?.metadata.release ?? 'unknown',
+      spec: kernel?.metadata.source.spec ?? 'unknown',
+      describe: kernel?.metadata.source.describe ?? 'unknown',
+      configHash: kernel?.metadata.config.hash ?? '',
+      buildSeconds: kernel?.metadata.timings.totalSeconds ?? 0,
+      cacheHit: kernel?.cacheHit ?? false,
+    },
+    qemu: { version: await qemuVersion() },
+    accel,
+    scenarios: results,
+    summary: summarize(results),
+  };
+  for (const r of reporters) await r.runEnd?.(run);
+  return run;
+}
+
+async function runOne(
+  scenario: Scenario,
+  kernel: KernelBuild,
+  opts: RunOptions,
+  reporters: readonly Reporter[],
+): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
+  const started = performance.now();
+  const dir = join(opts.output, scenario.name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const append = [scenario.boot?.append ?? '', opts.overrides?.append ?? ''].join(' ').trim();
+  const memoryMiB = scenario.boot?.memory ?? DEFAULT_MEMORY_MIB;
+  const steps: StepResult[] = scenario.steps.map((s, index) => ({
+    index,
+    kind: s.kind,
+    name: s.name ?? describeStep(s),
+    line: s.line,
+    status: 'skipped',
+    durationMs: 0,
+  }));
+  const base = { name: scenario.name, file: scenario.file, description: scenario.description, steps, artifactsDir: dir, figures: {} as Record<string, number> };
+  const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
+    ...base,
+    consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
+    blackoutsMs: [],
+    durationMs: performance.now() - started,
+    ...r,
+  });
+
+  let machine: Machine;
+  try {
+    machine = await startMachine({
+      kernel,
+      append,
+      memoryMiB,
+      dir,
+      accel: opts.accel ?? 'auto',
+      ...(scenario.boot?.cpus === undefined ? {} : { cpus: scenario.boot.cpus }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+  } catch (err) {
+    if (!(err instanceof HandoverError)) throw err;
+    const status = err.outcome === 'kernel-crash' ? 'failed' : 'error';
+    return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
+  }
+  const accel = { accel: machine.vm.accel.accel, reason: machine.vm.accel.reason };
+  const ctx: StepContext = {
+    scenario,
+    machine,
+    agent: opts.agentFor(machine),
+    agentUp: false,
+    memfds: new Map(),
+    kexecLoaded: undefined,
+    overrides: opts.overrides ?? {},
+    append,
+    memoryMiB,
+    dir,
+    blackoutsMs: [],
+    figures: base.figures,
+    dumpedBoots: new Set(),
+  };
+  try {
+    const missing = await missingCapability(machine, scenario);
+    if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
+    const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
+    for (const [i, step] of scenario.steps.entries()) {
+      const st = steps[i] as StepResult;
+      const t0 = performance.now();
+      try {
+        const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
+        st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
+        st.status = 'passed';
+        if (step.xfail !== undefined) st.message = `XPASS: the known issue did not show (${step.xfail})`;
+      } catch (err) {
+        st.status = err instanceof StepFailure ? (step.xfail === undefined ? 'failed' : 'xfail') : 'error';
+        st.message = err instanceof Error ? err.message : String(err);
+        if (st.status === 'xfail') st.message = `XFAIL (${step.xfail ?? ''}): ${st.message}`;
+        st.evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
+      } finally {
+        st.durationMs = performance.now() - t0;
+        for (const r of reporters) r.step?.(scenario.name, st);
+      }
+      const crash = machine.vm.crashes[0];
+      if (crash !== undefined) {
+        return {
+          result: finish({ status: 'failed', outcome: 'kernel-crash', message: `kernel crash in boot ${crash.boot}: ${crash.title}`, evidence: [...crash.excerpt], blackoutsMs: ctx.blackoutsMs }, machine),
+          accel,
+        };
+      }
+      if (st.status !== 'passed' && st.status !== 'xfail') {
+        const outcome = st.status === 'failed' ? 'test-failed' : 'step-failed';
+        return {
+          result: finish(
+            { status: st.status === 'failed' ? 'failed' : 'error', outcome, message: `step ${i + 1} (${scenario.file}:${step.line}, ${st.name}): ${st.message ?? ''}`, evidence: st.evidence ?? [], blackoutsMs: ctx.blackoutsMs },
+            machine,
+          ),
+          accel,
+        };
+      }
+    }
+    return { result: finish({ status: 'passed', blackoutsMs: ctx.blackoutsMs }, machine), accel };
+  } finally {
+    await machine.stop();
+    // The run's initrd holds the run's private host key: not an artifact worth keeping.
+    await rm(machine.initrd, { force: true });
+  }
+}
+
+async function missingCapability(m: Machine, s: Scenario): Promise<string | undefined> {
+  if (s.requires === undefined || s.requires.length === 0) return undefined;
+  const caps = await probeKhoCapabilities(m.guest);
+  for (const need of s.requires) {
+    if (need === 'kho' && !caps.khoEnabled) return 'the kernel has KHO disabled (no /sys/kernel/debug/kho)';
+    if (need === 'liveupdate' && !caps.luoDevice) return 'the kernel has no /dev/liveupdate';
+  }
+  return undefined;
+}
+
+function describeStep(s: Scenario['steps'][number]): string {
+  const body = (s as unknown as Record<string, unknown>)[s.kind];
+  const arg = typeof body === 'string' ? body : Array.isArray(body) ? body.join(' ') : JSON.stringify(body);
+  return `${s.kind} ${arg}`.slice(0, 80);
+}
+
+async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HandoverError('step-failed', `${what} did not finish within ${Math.round(ms / 1000)} s`)), Math.max(1, ms));
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function qemuVersion(): Promise<string> {
+  const r = await execa('qemu-system-x86_64', ['--version'], { reject: false, stdin: 'ignore' });
+  return String(r.stdout).split('\n')[0] ?? 'unknown';
+}

@@ -1,0 +1,51 @@
+import type { Machine } from '../machine/start.ts';
+import type { AgentPort, AgentReply } from './agent-port.ts';
+import type { Scenario } from './load.ts';
+
+export interface MemfdRecord {
+  size: number;
+  sha256: string;
+  seals: string[];
+}
+
+/** Overrides that turn a scenario into its own negative control, without editing the file. */
+export interface Overrides {
+  /** Force every kexec load through this syscall (legacy = kexec_load, which bypasses KHO). */
+  kexecSyscall?: 'file' | 'legacy';
+  /** Appended to every boot's command line (e.g. kho=off). */
+  append?: string;
+}
+
+/** What a scenario's steps share while it runs. */
+export interface StepContext {
+  scenario: Scenario;
+  machine: Machine;
+  agent: AgentPort;
+  agentUp: boolean;
+  memfds: Map<string, MemfdRecord>;
+  /** Set by kexec_load until the kexec fires. */
+  kexecLoaded: 'file' | 'legacy' | undefined;
+  lastSyscall?: 'file' | 'legacy';
+  overrides: Overrides;
+  append: string;
+  memoryMiB: number;
+  dir: string;
+  blackoutsMs: number[];
+  figures: Record<string, number>;
+  /** Boot numbers whose debugfs was already saved as an artifact. */
+  dumpedBoots: Set<number>;
+}
+
+/** A failed check: the message says what broke; evidence is what to look at. */
+export class StepFailure extends Error {
+  readonly evidence: string[];
+  constructor(message: string, evidence: string[] = []) {
+    super(message);
+    this.name = 'StepFailure';
+    this.evidence = evidence;
+  }
+}
+
+export function describeReply(r: AgentReply): string {
+  return r.errno === undefined ? (r.message ?? 'failed') : `${r.errno}${r.message === undefined ? '' : ` (${r.message})`}`;
+}

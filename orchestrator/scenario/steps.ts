@@ -1,0 +1,223 @@
+import { join } from 'node:path';
+import { HandoverError } from '../errors.ts';
+import { compatible, parseFdtHeader, readFdt } from '../kho/fdt.ts';
+import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
+import { fireKexec, loadKexec } from '../machine/kexec.ts';
+import type { AgentReply } from './agent-port.ts';
+import { handoverDiagnosis } from './diagnose.ts';
+import type { Step } from './schema.ts';
+import { describeReply, StepFailure, type StepContext } from './step-context.ts';
+
+/** Runs one step; returns what it observed. A failed check throws StepFailure. */
+export async function runStep(ctx: StepContext, step: Step & { line: number }): Promise<unknown> {
+  switch (step.kind) {
+    case 'exec':
+      return execStep(ctx, step);
+    case 'create_session':
+      return expectOk(ctx, step, await call(ctx, { op: 'create-session', name: step.create_session }));
+    case 'memfd': {
+      const m = step.memfd;
+      const size = parseSize(m.size, ctx.memoryMiB);
+      const started = performance.now();
+      const r = expectOk(ctx, step, await call(ctx, { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [] }));
+      if (r.ok) {
+        ctx.memfds.set(m.id, { size: Number(r.size), sha256: String(r.sha256), seals: (r.seals as string[] | undefined) ?? [] });
+        if (size >= 64 << 20) ctx.figures[`memfd ${m.id} create+fill+hash ms`] = Math.round(performance.now() - started);
+      }
+      return r;
+    }
+    case 'preserve': {
+      const p = step.preserve;
+      const req = 'memfd' in p ? { op: 'preserve', session: p.session, token: p.token, memfd: p.memfd } : { op: 'preserve-fd', session: p.session, token: p.token, path: p.path };
+      return expectOk(ctx, step, await call(ctx, req));
+    }
+    case 'close_session':
+      return expectOk(ctx, step, await call(ctx, { op: 'close-session', name: step.close_session }));
+    case 'write_memfd':
+      return expectOk(ctx, step, await call(ctx, { op: 'write-memfd', id: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
+    case 'kill_holder': {
+      const r = expectOk(ctx, step, await call(ctx, { op: 'exit' }));
+      ctx.agentUp = false;
+      return r;
+    }
+    case 'finish':
+      return expectOk(ctx, step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
+    case 'agent':
+      return expectOk(ctx, step, await call(ctx, step.agent));
+    case 'kexec_load': {
+      const syscall = ctx.overrides.kexecSyscall ?? step.kexec_load.syscall;
+      const r = await loadKexec(ctx.machine, { syscall });
+      ctx.kexecLoaded = syscall;
+      return r;
+    }
+    case 'kexec':
+      return kexecStep(ctx, step);
+    case 'retrieve':
+      return retrieveStep(ctx, step);
+    case 'session_absent': {
+      const r = await call(ctx, { op: 'retrieve-session', name: step.session_absent });
+      if (r.ok) throw new StepFailure(`session '${step.session_absent}' arrived after the kexec, but it should have been dropped`);
+      if (r.errno !== 'ENOENT') throw new StepFailure(`RETRIEVE_SESSION '${step.session_absent}' failed with ${describeReply(r)}, expected ENOENT`);
+      return r;
+    }
+    case 'debugfs':
+      return debugfsStep(ctx, step);
+    case 'log':
+      return logStep(ctx, step);
+  }
+}
+
+/** Starts the holder on first use (after every kexec too: the old one went with the old kernel). */
+async function call(ctx: StepContext, req: { op: string; [k: string]: unknown }): Promise<AgentReply> {
+  if (!ctx.agentUp) {
+    const started = await ctx.agent.start();
+    if (!started.ok) return { ...started, message: `the agent could not open /dev/liveupdate: ${describeReply(started)}` };
+    ctx.agentUp = true;
+  }
+  return ctx.agent.request(req);
+}
+
+/** An errno reply fails the step, unless the step expects exactly that errno. */
+function expectOk(_ctx: StepContext, step: Step, r: AgentReply): AgentReply {
+  const want = step.expect_error;
+  if (want === undefined) {
+    if (!r.ok) throw new StepFailure(`${step.kind.replace('_', ' ')} failed: ${describeReply(r)}`, [JSON.stringify(r)]);
+    return r;
+  }
+  if (r.ok) throw new StepFailure(`expected ${want}, but it succeeded`, [JSON.stringify(r)]);
+  if (r.errno !== want) throw new StepFailure(`expected ${want}, got ${describeReply(r)}`, [JSON.stringify(r)]);
+  return r;
+}
+
+async function execStep(ctx: StepContext, step: Extract<Step, { kind: 'exec' }>): Promise<unknown> {
+  const spec = Array.isArray(step.exec) ? { argv: step.exec } : step.exec;
+  const r = await ctx.machine.guest.exec(spec.argv, { timeoutMs: (step.timeout ?? 60) * 1000 });
+  const want = 'expect_exit' in spec && spec.expect_exit !== undefined ? spec.expect_exit : 0;
+  const tail = [...r.stdout.split('\n').slice(-10), ...r.stderr.split('\n').slice(-10)].filter(Boolean);
+  if (r.exitCode !== want) throw new StepFailure(`${spec.argv.join(' ')} exited ${r.exitCode ?? r.signal ?? '?'}, expected ${want}`, tail);
+  if ('stdout_contains' in spec && spec.stdout_contains !== undefined && !r.stdout.includes(spec.stdout_contains)) {
+    throw new StepFailure(`${spec.argv.join(' ')}: stdout does not contain '${spec.stdout_contains}'`, tail);
+  }
+  return { exitCode: r.exitCode, stdout: r.stdout.slice(0, 4096) };
+}
+
+async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }>): Promise<unknown> {
+  const results = [];
+  for (let i = 0; i < step.kexec.count; i++) {
+    const syscall = ctx.overrides.kexecSyscall ?? step.kexec.syscall ?? ctx.kexecLoaded ?? 'file';
+    if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { syscall });
+    const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease: ctx.machine.kernel.metadata.release });
+    ctx.kexecLoaded = undefined;
+    ctx.lastSyscall = syscall;
+    ctx.agentUp = false;
+    ctx.blackoutsMs.push(Math.round(r.blackoutMs));
+    results.push({ boot: r.boot, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall });
+  }
+  return results;
+}
+
+async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retrieve' }> & { line: number }): Promise<unknown> {
+  const { session, tokens, finish } = step.retrieve;
+  const diagnosis = () => handoverDiagnosis(ctx.machine.vm, { ...(ctx.lastSyscall === undefined ? {} : { syscall: ctx.lastSyscall }), append: ctx.append });
+  const s = await call(ctx, { op: 'retrieve-session', name: session });
+  if (!s.ok) throw new StepFailure(`session '${session}' was lost across the kexec: RETRIEVE_SESSION → ${describeReply(s)}`, diagnosis());
+  const verified: unknown[] = [];
+  for (const [token, id] of Object.entries(tokens)) {
+    const want = ctx.memfds.get(id);
+    if (want === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}:${step.line}: retrieve names memfd '${id}', which no memfd step created`);
+    const f = await call(ctx, { op: 'retrieve-fd', session, token: Number(token) });
+    if (!f.ok) throw new StepFailure(`session '${session}' token ${token} (memfd '${id}'): RETRIEVE_FD → ${describeReply(f)}`, diagnosis());
+    const v = await call(ctx, { op: 'verify', session, token: Number(token), size: want.size, sha256: want.sha256, seals: want.seals });
+    const got = { size: Number(v.size), sha256: String(v.sha256), seals: (v.seals as string[] | undefined) ?? [] };
+    const diffs: string[] = [];
+    if (got.size !== want.size) diffs.push(`size: preserved ${want.size}, retrieved ${got.size}`);
+    if (got.sha256 !== want.sha256) diffs.push(`SHA-256 mismatch: preserved ${want.sha256}, retrieved ${got.sha256}`);
+    if ([...got.seals].sort().join(',') !== [...want.seals].sort().join(',')) diffs.push(`seals: preserved [${want.seals.join(',')}], retrieved [${got.seals.join(',')}]`);
+    if (!v.ok && diffs.length === 0) diffs.push(`verify failed: ${describeReply(v)}`);
+    if (diffs.length > 0) throw new StepFailure(`memfd '${id}' (session '${session}', token ${token}) came back different: ${diffs[0] ?? ''}`, diffs);
+    verified.push({ token: Number(token), memfd: id, ...got });
+  }
+  if (finish) {
+    const r = await call(ctx, { op: 'finish', session });
+    if (!r.ok) throw new StepFailure(`FINISH of session '${session}' failed: ${describeReply(r)}`);
+  }
+  return verified;
+}
+
+async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugfs' }>): Promise<unknown> {
+  const d = step.debugfs;
+  const dump = await dumpKhoDebugfs(ctx.machine.guest);
+  await keepDump(ctx, dump);
+  const rel = d.path.replace(/^\/?(sys\/kernel\/debug\/)?kho\/?/, '');
+  const file = dump.files.get(rel);
+  const exists = file !== undefined || dump.dirs.includes(rel) || (rel === '' && dump.khoDir);
+  if (exists !== d.exists) {
+    throw new StepFailure(`kho/${rel} is ${exists ? 'present' : 'absent'}, expected ${d.exists ? 'present' : 'absent'}`, [
+      `kho dir: ${dump.khoDir ? 'present' : 'absent'}; files: ${[...dump.files.keys()].join(', ') || '(none)'}`,
+    ]);
+  }
+  if (file === undefined) return { exists };
+  const size = file.data.length;
+  if (d.min_size !== undefined && size < d.min_size) throw new StepFailure(`kho/${rel} is ${size} bytes, expected at least ${d.min_size}`);
+  if (d.max_size !== undefined && size > d.max_size) throw new StepFailure(`kho/${rel} is ${size} bytes, expected at most ${d.max_size}`);
+  if (d.fdt_header === true) {
+    try {
+      parseFdtHeader(file.data);
+    } catch (err) {
+      throw new StepFailure(`kho/${rel} does not start with a valid FDT header: ${(err as Error).message}`);
+    }
+  }
+  if (d.fdt_compatible !== undefined) {
+    const fdt = readFdt(file.data);
+    if (!fdt.ok) throw new StepFailure(`kho/${rel} is not a valid FDT: ${fdt.error.message}`);
+    const compat = compatible(fdt.fdt.root);
+    const glob = new RegExp(`^${d.fdt_compatible.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    if (!compat.some((c) => glob.test(c))) throw new StepFailure(`kho/${rel}: root compatible is [${compat.join(', ')}], expected ${d.fdt_compatible}`);
+    return { exists, size, compatible: compat };
+  }
+  return { exists, size };
+}
+
+/** The debugfs tree of each boot is kept once, as the scenario's evidence. */
+async function keepDump(ctx: StepContext, dump: KhoDump): Promise<void> {
+  const boot = ctx.machine.vm.boots;
+  if (ctx.dumpedBoots.has(boot)) return;
+  ctx.dumpedBoots.add(boot);
+  await saveKhoDump(dump, join(ctx.dir, `debugfs-boot-${boot}`));
+}
+
+function logStep(ctx: StepContext, step: Extract<Step, { kind: 'log' }>): unknown {
+  const { contains, absent, boot } = step.log;
+  const vm = ctx.machine.vm;
+  const lines = vm.console.lines(boot === 'current' ? vm.boots : undefined).map((l) => l.text);
+  const where = boot === 'current' ? `boot ${vm.boots}'s console` : 'the console';
+  if (contains !== undefined) {
+    const hit = lines.find((l) => new RegExp(contains).test(l));
+    if (hit === undefined) throw new StepFailure(`no line matching /${contains}/ on ${where}`, handoverDiagnosis(vm, { append: ctx.append }));
+    return { line: hit };
+  }
+  if (absent !== undefined) {
+    const hit = lines.find((l) => new RegExp(absent).test(l));
+    if (hit !== undefined) throw new StepFailure(`${where} has a line matching /${absent}/: ${hit}`);
+  }
+  return {};
+}
+
+/** 4096, "4K", "2M", "1G", or "25%" of guest memory. */
+export function parseSize(size: number | string, memoryMiB: number): number {
+  if (typeof size === 'number') return size;
+  const m = /^(\d+(?:\.\d+)?)([KMG]|%)?$/.exec(size);
+  const n = Number(m?.[1] ?? Number.NaN);
+  switch (m?.[2]) {
+    case 'K':
+      return Math.round(n * 1024);
+    case 'M':
+      return Math.round(n * 1024 ** 2);
+    case 'G':
+      return Math.round(n * 1024 ** 3);
+    case '%':
+      return Math.round(((n / 100) * memoryMiB * 1024 ** 2) / 4096) * 4096;
+    default:
+      return Math.round(n);
+  }
+}
