@@ -1,9 +1,10 @@
 // The guest agent: C compiled statically against the uapi headers the kernel under test exports,
-// so its ioctl numbers and structs are that kernel's, not the host's.
+// so its ioctl numbers and structs are that kernel's, not the host's. `source` names the main file;
+// every .c and .h beside it is part of the agent (compiled, and hashed into the cache key).
 
 import { createHash } from 'node:crypto';
 import { access, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { hostTool } from './host-tool.ts';
 
@@ -21,16 +22,18 @@ export async function agentInputs(source: string, uapiInclude: string): Promise<
   }
   const compiler = (await hostTool('gcc', ['--version'], { what: 'checking the C compiler', outcome: 'host-missing' })).stdout.split('\n')[0];
   return [
-    `agent-source ${sha256(await readFile(source))}`,
+    `agent-source ${await treeHash(dirname(source))}`,
     `uapi-headers ${await treeHash(uapiInclude)}`,
     `compiler ${compiler}`,
   ];
 }
 
 export async function compileAgent(source: string, uapiInclude: string, out: string): Promise<void> {
+  const dir = dirname(source);
+  const units = (await readdir(dir)).filter((f) => f.endsWith('.c')).sort().map((f) => join(dir, f));
   await hostTool(
     'gcc',
-    ['-static', '-O2', '-s', '-std=gnu11', '-Wall', '-Wextra', '-isystem', uapiInclude, '-o', out, source],
+    ['-static', '-O2', '-s', '-std=gnu11', '-Wall', '-Wextra', '-isystem', uapiInclude, '-o', out, ...units],
     { what: 'compiling the guest agent', outcome: 'build-failed' },
   );
 }

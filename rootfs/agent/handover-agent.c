@@ -3,16 +3,19 @@
  * handover-agent: the guest side of handover's Live Update checks.
  *
  * Built statically against the uapi headers exported by the kernel under test, so the ioctl
- * numbers it uses are the ones that kernel defines. Every subcommand prints exactly one JSON
- * object on one line to stdout (the host parses it) and exits 0 on success; on failure it still
- * prints one JSON line, {"ok":false,"error":...}, and exits non-zero.
+ * numbers it uses are the ones that kernel defines. One-shot subcommands (probe, caps, version)
+ * print exactly one JSON object on one line and exit 0, or print {"ok":false,...} and exit
+ * non-zero. `serve` starts the daemon that holds /dev/liveupdate, the sessions and the memfds
+ * (daemon.c); `ctl` sends it requests (ctl.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -20,98 +23,34 @@
 
 #include <linux/liveupdate.h>
 
-#define AGENT_VERSION "0.1.0"
-#define LIVEUPDATE_DEV "/dev/liveupdate"
+#include "agent.h"
 
-/* ---- one-line JSON output ------------------------------------------------------------------ */
-
-static int json_first = 1;
-
-static void json_sep(void)
+static void emit(struct jw *w)
 {
-	if (!json_first)
-		putchar(',');
-	json_first = 0;
-}
-
-static void json_str_value(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-static void json_key(const char *key)
-{
-	json_sep();
-	json_str_value(key);
-	putchar(':');
-}
-
-static void json_open(const char *key)
-{
-	if (key)
-		json_key(key);
-	else
-		json_sep();
-	putchar('{');
-	json_first = 1;
-}
-
-static void json_close(void)
-{
-	putchar('}');
-	json_first = 0;
-}
-
-static void json_string(const char *key, const char *value)
-{
-	json_key(key);
-	json_str_value(value);
-}
-
-static void json_bool(const char *key, int value)
-{
-	json_key(key);
-	fputs(value ? "true" : "false", stdout);
-}
-
-static void json_uint(const char *key, unsigned long long value)
-{
-	json_key(key);
-	printf("%llu", value);
-}
-
-static void json_end_line(void)
-{
-	putchar('\n');
+	jw_raw(w, "\n", 1);
+	fputs(w->buf, stdout);
 	fflush(stdout);
+	jw_free(w);
 }
 
 static int fail(const char *cmd, int err, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
+	struct jw w;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_first = 1;
-	json_open(NULL);
-	json_bool("ok", 0);
-	json_string("command", cmd);
-	json_string("error", msg);
+	jw_init(&w);
+	jw_obj(&w, NULL);
+	jw_bool(&w, "ok", 0);
+	jw_str(&w, "command", cmd);
+	jw_str(&w, "error", msg);
 	if (err)
-		json_string("errno", strerrorname_np(err) ? strerrorname_np(err) : "unknown");
-	json_close();
-	json_end_line();
+		jw_str(&w, "errno", errno_name(err));
+	jw_end_obj(&w);
+	emit(&w);
 	return 1;
 }
 
@@ -122,6 +61,7 @@ static int cmd_probe(int argc, char **argv)
 {
 	struct utsname u;
 	struct stat st;
+	struct jw w;
 	int have_dev;
 
 	(void)argv;
@@ -131,44 +71,209 @@ static int cmd_probe(int argc, char **argv)
 		return fail("probe", errno, "uname failed");
 	have_dev = stat(LIVEUPDATE_DEV, &st) == 0 && S_ISCHR(st.st_mode);
 
-	json_open(NULL);
-	json_bool("ok", 1);
-	json_string("command", "probe");
-	json_string("agent", "handover-agent");
-	json_string("version", AGENT_VERSION);
-	json_string("release", u.release);
-	json_string("machine", u.machine);
-	json_bool("liveupdate_dev", have_dev);
+	jw_init(&w);
+	jw_obj(&w, NULL);
+	jw_bool(&w, "ok", 1);
+	jw_str(&w, "command", "probe");
+	jw_str(&w, "agent", "handover-agent");
+	jw_str(&w, "version", AGENT_VERSION);
+	jw_str(&w, "release", u.release);
+	jw_str(&w, "machine", u.machine);
+	jw_bool(&w, "liveupdate_dev", have_dev);
 	if (have_dev) {
-		json_uint("liveupdate_dev_mode", st.st_mode & 07777);
-		json_uint("liveupdate_dev_major", major(st.st_rdev));
-		json_uint("liveupdate_dev_minor", minor(st.st_rdev));
+		jw_u64(&w, "liveupdate_dev_mode", st.st_mode & 07777);
+		jw_u64(&w, "liveupdate_dev_major", major(st.st_rdev));
+		jw_u64(&w, "liveupdate_dev_minor", minor(st.st_rdev));
 	}
-	json_open("ioctls");
-	json_uint("type", LIVEUPDATE_IOCTL_TYPE);
-	json_uint("create_session", LIVEUPDATE_IOCTL_CREATE_SESSION);
-	json_uint("retrieve_session", LIVEUPDATE_IOCTL_RETRIEVE_SESSION);
-	json_uint("session_preserve_fd", LIVEUPDATE_SESSION_PRESERVE_FD);
-	json_uint("session_retrieve_fd", LIVEUPDATE_SESSION_RETRIEVE_FD);
-	json_uint("session_finish", LIVEUPDATE_SESSION_FINISH);
-	json_uint("session_get_name", LIVEUPDATE_SESSION_GET_NAME);
-	json_close();
-	json_uint("session_name_length", LIVEUPDATE_SESSION_NAME_LENGTH);
-	json_close();
-	json_end_line();
+	jw_obj(&w, "ioctls");
+	jw_u64(&w, "type", LIVEUPDATE_IOCTL_TYPE);
+	jw_u64(&w, "create_session", LIVEUPDATE_IOCTL_CREATE_SESSION);
+	jw_u64(&w, "retrieve_session", LIVEUPDATE_IOCTL_RETRIEVE_SESSION);
+	jw_u64(&w, "session_preserve_fd", LIVEUPDATE_SESSION_PRESERVE_FD);
+	jw_u64(&w, "session_retrieve_fd", LIVEUPDATE_SESSION_RETRIEVE_FD);
+	jw_u64(&w, "session_finish", LIVEUPDATE_SESSION_FINISH);
+#ifdef LIVEUPDATE_SESSION_GET_NAME
+	jw_u64(&w, "session_get_name", LIVEUPDATE_SESSION_GET_NAME);
+#endif
+	jw_end_obj(&w);
+	jw_u64(&w, "session_name_length", LIVEUPDATE_SESSION_NAME_LENGTH);
+	jw_end_obj(&w);
+	emit(&w);
 	return 0;
 }
 
 static int cmd_version(int argc, char **argv)
 {
+	struct jw w;
+
 	(void)argc;
 	(void)argv;
-	json_open(NULL);
-	json_bool("ok", 1);
-	json_string("command", "version");
-	json_string("version", AGENT_VERSION);
-	json_close();
-	json_end_line();
+	jw_init(&w);
+	jw_obj(&w, NULL);
+	jw_bool(&w, "ok", 1);
+	jw_str(&w, "command", "version");
+	jw_str(&w, "version", AGENT_VERSION);
+	jw_end_obj(&w);
+	emit(&w);
+	return 0;
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static void names_in(struct jw *w, const char *key, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d) {
+		jw_null(w, key);
+		return;
+	}
+	jw_arr(w, key);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			jw_str(w, NULL, e->d_name);
+	jw_end_arr(w);
+	closedir(d);
+}
+
+/* The value of `param=` on the kernel command line (the last one wins), or null. */
+static void cmdline_param(struct jw *w, const char *cmdline, const char *param)
+{
+	size_t pl = strlen(param);
+	const char *found = NULL, *p = cmdline;
+	size_t flen = 0;
+
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\n')
+			p++;
+		n = strcspn(p, " \n");
+		if (n > pl && !strncmp(p, param, pl) && p[pl] == '=') {
+			found = p + pl + 1;
+			flen = n - pl - 1;
+		}
+		p += n;
+	}
+	if (found)
+		jw_strn(w, param, found, flen);
+	else
+		jw_null(w, param);
+}
+
+/*
+ * Which parts of KHO/LUO this kernel and this agent's headers have, read without changing
+ * anything (except one open/close of /dev/liveupdate, skipped with --no-open; note the first open
+ * after a kexec is the one that deserializes the incoming sessions).
+ */
+static int cmd_caps(int argc, char **argv)
+{
+	static const char *const kho_entries[] = {
+		"out/fdt", "out/finalize", "out/abort", "out/scratch_phys", "out/scratch_len", "out/sub_fdts",
+		"in/fdt", "in/sub_fdts",
+	};
+	int do_open = 1;
+	struct utsname u;
+	struct stat st;
+	struct jw w;
+	char cmdline[4096] = "";
+	char path[128];
+	FILE *f;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-open"))
+			do_open = 0;
+		else
+			return fail("caps", 0, "usage: handover-agent caps [--no-open]");
+	}
+	if (uname(&u) != 0)
+		return fail("caps", errno, "uname failed");
+	f = fopen("/proc/cmdline", "r");
+	if (f) {
+		size_t n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
+
+		cmdline[n] = 0;
+		fclose(f);
+	}
+
+	jw_init(&w);
+	jw_obj(&w, NULL);
+	jw_bool(&w, "ok", 1);
+	jw_str(&w, "op", "caps");
+	jw_str(&w, "version", AGENT_VERSION);
+	jw_str(&w, "release", u.release);
+	jw_str(&w, "machine", u.machine);
+
+	jw_obj(&w, "device");
+	jw_str(&w, "path", LIVEUPDATE_DEV);
+	if (stat(LIVEUPDATE_DEV, &st) == 0) {
+		jw_bool(&w, "present", 1);
+		jw_u64(&w, "mode", st.st_mode & 07777);
+		jw_bool(&w, "chardev", S_ISCHR(st.st_mode));
+	} else {
+		jw_bool(&w, "present", 0);
+	}
+	if (do_open) {
+		int fd = open(LIVEUPDATE_DEV, O_RDWR | O_CLOEXEC);
+
+		jw_bool(&w, "openable", fd >= 0);
+		if (fd >= 0) {
+			jw_null(&w, "errno");
+			close(fd);
+		} else {
+			jw_str(&w, "errno", errno_name(errno));
+		}
+	} else {
+		jw_null(&w, "openable");
+		jw_null(&w, "errno");
+	}
+	jw_end_obj(&w);
+
+	/* Which ioctls the headers this agent was built against define (GET_NAME is 7.2+). */
+	jw_obj(&w, "uapi");
+	jw_bool(&w, "createSession", 1);
+	jw_bool(&w, "retrieveSession", 1);
+	jw_bool(&w, "preserveFd", 1);
+	jw_bool(&w, "retrieveFd", 1);
+	jw_bool(&w, "finish", 1);
+#ifdef LIVEUPDATE_SESSION_GET_NAME
+	jw_bool(&w, "getName", 1);
+#else
+	jw_bool(&w, "getName", 0);
+#endif
+	jw_u64(&w, "sessionNameLength", LIVEUPDATE_SESSION_NAME_LENGTH);
+	jw_end_obj(&w);
+
+	jw_obj(&w, "debugfs");
+	jw_bool(&w, "mounted", exists("/sys/kernel/debug/kho") || exists("/sys/kernel/debug/sched") ||
+				     exists("/sys/kernel/debug/tracing") || exists("/sys/kernel/debug/bdi"));
+	jw_bool(&w, "kho", exists("/sys/kernel/debug/kho"));
+	jw_obj(&w, "entries");
+	for (size_t i = 0; i < sizeof(kho_entries) / sizeof(kho_entries[0]); i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/debug/kho/%s", kho_entries[i]);
+		jw_bool(&w, kho_entries[i], exists(path));
+	}
+	jw_end_obj(&w);
+	names_in(&w, "outSubFdts", "/sys/kernel/debug/kho/out/sub_fdts");
+	names_in(&w, "inSubFdts", "/sys/kernel/debug/kho/in/sub_fdts");
+	jw_end_obj(&w);
+
+	jw_obj(&w, "cmdline");
+	cmdline_param(&w, cmdline, "kho");
+	cmdline_param(&w, cmdline, "liveupdate");
+	cmdline_param(&w, cmdline, "kho_scratch");
+	cmdline_param(&w, cmdline, "kho_bootmem");
+	cmdline[strcspn(cmdline, "\n")] = 0;
+	jw_str(&w, "raw", cmdline);
+	jw_end_obj(&w);
+	jw_end_obj(&w);
+	emit(&w);
 	return 0;
 }
 
@@ -180,6 +285,9 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{ "probe", cmd_probe, "report agent version, /dev/liveupdate presence, ioctl numbers, release" },
+	{ "caps", cmd_caps, "KHO/LUO capabilities: device, uapi ioctls, debugfs, cmdline [--no-open]" },
+	{ "serve", cmd_serve, "start the daemon holding /dev/liveupdate and its sessions" },
+	{ "ctl", cmd_ctl, "send JSON requests (arguments, or lines on stdin) to the daemon" },
 	{ "version", cmd_version, "print the agent version" },
 };
 
