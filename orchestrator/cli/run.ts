@@ -71,8 +71,8 @@ export function registerRun(program: Command): void {
           },
         });
         const s = run.summary;
-        // A plain closing line that CI systems read.
-        process.stdout.write(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}\n`);
+        // A plain closing line that CI systems read (the console reporter already printed it).
+        if (!kinds.includes('console')) process.stdout.write(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}\n`);
         process.stderr.write(`results: ${output}\n`);
         if (signal.aborted) return OUTCOMES.interrupted.exit;
         if (s.failed > 0) return 1;

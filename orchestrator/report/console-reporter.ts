@@ -11,7 +11,7 @@ export interface Reporter {
 const MARK = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip', error: 'ERR ', xfail: 'xfail' } as const;
 
 /** Live lines per scenario and step, then what broke and where, then a summary. */
-export function consoleReporter(stream: NodeJS.WritableStream = process.stderr): Reporter {
+export function consoleReporter(stream: NodeJS.WritableStream = process.stderr, summary: NodeJS.WritableStream = process.stdout): Reporter {
   const w = (line: string) => stream.write(`${line}\n`);
   return {
     scenarioStart(name, description) {
@@ -34,7 +34,7 @@ export function consoleReporter(stream: NodeJS.WritableStream = process.stderr):
       const s = run.summary;
       w('');
       w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios in ${formatSeconds(run.durationMs / 1000)}`);
-      w(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}`);
+      summary.write(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}\n`);
     },
   };
 }

@@ -32,7 +32,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       return expectOk(ctx, step, await call(ctx, req));
     }
     case 'close_session':
-      return expectOk(ctx, step, await call(ctx, { op: 'close-session', name: step.close_session }));
+      return expectOk(ctx, step, await call(ctx, { op: 'close-session', session: step.close_session }));
     case 'write_memfd':
       return expectOk(ctx, step, await call(ctx, { op: 'write-memfd', id: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
     case 'kill_holder': {
