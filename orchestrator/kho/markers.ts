@@ -56,7 +56,7 @@ export interface MarkerLine {
 
 const DECORATION = /^(?:<\d+>)?(?:\[\s*(\d+\.\d+)\])?(?:\[\s*[CT]\d+\])?\s?/;
 // Userspace output on the same console can precede a kernel line without a newline (the recorded
-// chain has `/ # \x1b[6n[    6.535513] kexec_core: Starting new kernel`): the message starts at
+// chain has `/ # \x1b[6n[    6.047637] kexec_core: Starting new kernel`): the message starts at
 // the first printk timestamp then.
 const EMBEDDED = /(?:<\d+>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])?\s?/;
 const BANNER = /^Linux version \d/;
