@@ -95,6 +95,7 @@ rm -f "$err"
 export async function dumpKhoDebugfs(guest: GuestExec, opts: { root?: string; timeoutMs?: number } = {}): Promise<KhoDump> {
   const root = opts.root ?? DEBUGFS_ROOT;
   const r = await guest.exec(['sh', '-c', DUMP_SCRIPT, 'sh', root], { timeoutMs: opts.timeoutMs ?? 30_000 });
+  if (r.truncated) throw new HandoverError('step-failed', `reading ${root}/kho: the output exceeded the exec's cap (not a KHO tree?)`);
   if (r.exitCode !== 0) {
     throw new HandoverError('step-failed', `reading ${root}/kho in the guest failed (exit ${String(r.exitCode ?? r.signal)})`, {
       evidence: r.stderr.split('\n').filter((l) => l !== '').slice(-10),

@@ -86,8 +86,9 @@ describe('KHO handover state on the default kernel (liveupdate=on)', () => {
     expect(snap.in).toBeUndefined();
     expect(Object.keys(snap.out?.subtrees ?? {}).sort()).toEqual(['LUO', 'kexec-metadata']);
     expect(snap.out?.scratch.length).toBeGreaterThanOrEqual(2);
+    // §7 item 1: out/fdt is sized before LUO adds its sub-node, so a read stops short of totalsize.
     const state = interpretKho(snap);
-    console.log('cold out/fdt:', cold.files.get('out/fdt')?.data.length, 'bytes; stat', cold.files.get('out/fdt')?.statSize, state.out?.root?.ok === false ? state.out.root.error.message : 'parsed');
+    expect(state.out?.root).toMatchObject({ ok: false, truncated: true, header: { magic: 0xd00dfeed, version: 17 }, subtreeNames: ['LUO', 'kexec-metadata'] });
     const luo = state.out?.subtrees.LUO;
     expect(luo?.kind).toBe('luo');
     if (luo?.kind === 'luo' && luo.luo.format === 'raw') {
@@ -122,6 +123,10 @@ describe('KHO handover state on the default kernel (liveupdate=on)', () => {
     if (root?.ok !== true) throw new Error(`in/fdt did not parse: ${root?.error.message}`);
     expect(root.root.compatible).toBe('kho-v4');
     expect(state.in?.problems).toEqual([]);
+    // The cold boot's truncated out/fdt was the head of this very FDT.
+    expect(cold.files.get('out/fdt')?.data.equals(snap.in?.fdt?.subarray(0, cold.files.get('out/fdt')?.data.length) ?? Buffer.alloc(0))).toBe(true);
+    // §7 item 2: LUO frees the incoming luo_ser page before debugfs exposes it; it is reused.
+    expect(readLuoBlob(snap.in?.subtrees.LUO ?? Buffer.alloc(0)).format, 'in/sub_fdts/LUO still holds luo_ser: 7.3 frees that page early').not.toBe('raw');
     const meta = readKexecMetadata(snap.in?.subtrees['kexec-metadata'] ?? Buffer.alloc(0));
     expect(meta).toMatchObject({ ok: true, metadata: { version: 1, previousRelease: kernel.metadata.release, kexecCount: 1 } });
     const outLuo = readLuoBlob(snap.out?.subtrees.LUO ?? Buffer.alloc(0));
