@@ -81,7 +81,7 @@ export interface RequestFields {
   list: Record<never, never>;
   'create-session': { name: string; structSize?: number; junk?: boolean };
   'retrieve-session': { name: string; structSize?: number; junk?: boolean };
-  'close-session': SessionRef;
+  'close-session': { name: string; direction?: Direction };
   'create-memfd': MemfdSpec;
   'close-memfd': { id: string };
   /** closeMemfd: close the agent's fd right after (LUO keeps its own reference). */
@@ -156,18 +156,21 @@ export interface ReplyFields {
     sparse: boolean;
     pagesWritten: number;
     bytesWritten: number;
+    /** st_blocks × 512: below the size while a sparse memfd has holes. */
+    allocated: number;
     fillMs: number;
   };
   'close-memfd': { id: string };
   preserve: { session: string; token: Token; memfd: string };
   'preserve-fd': { session: string; token: Token; path?: string; fd?: number };
-  'retrieve-fd': { session: string; token: Token; fd: number; size: number; seals: Seal[] | null; pos: number };
+  'retrieve-fd': { session: string; token: Token; fd: number; size: number; allocated: number; seals: Seal[] | null; pos: number };
   verify: TargetEcho & {
     match: boolean;
     size: number;
     sha256: string;
     seals: Seal[] | null;
     pos: number;
+    allocated: number;
     mismatches: Mismatch[];
     hashMs: number;
   };
@@ -267,12 +270,12 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   'create-session': { name: 'string', fd: 'number', direction: 'string' },
   'retrieve-session': { name: 'string', fd: 'number', direction: 'string' },
   'close-session': { session: 'string', direction: 'string', closedFds: 'number' },
-  'create-memfd': { id: 'string', fd: 'number', size: 'number', sha256: 'string', seals: 'seals', pos: 'number' },
+  'create-memfd': { id: 'string', fd: 'number', size: 'number', sha256: 'string', seals: 'seals', pos: 'number', allocated: 'number' },
   'close-memfd': { id: 'string' },
   preserve: { session: 'string', token: 'token', memfd: 'string' },
   'preserve-fd': { session: 'string', token: 'token' },
-  'retrieve-fd': { session: 'string', token: 'token', fd: 'number', size: 'number', seals: 'seals', pos: 'number' },
-  verify: { match: 'boolean', size: 'number', sha256: 'string', seals: 'seals', pos: 'number', mismatches: 'array' },
+  'retrieve-fd': { session: 'string', token: 'token', fd: 'number', size: 'number', allocated: 'number', seals: 'seals', pos: 'number' },
+  verify: { match: 'boolean', size: 'number', sha256: 'string', seals: 'seals', pos: 'number', allocated: 'number', mismatches: 'array' },
   'write-memfd': { offset: 'number', written: 'number' },
   truncate: { size: 'number' },
   finish: { session: 'string' },

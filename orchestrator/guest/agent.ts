@@ -144,8 +144,8 @@ export class Agent {
   }
 
   /** Closes the session fd (an outgoing session's files are unpreserved; an incoming one finishes). */
-  closeSession(session: string, direction?: Direction): Promise<AgentResult<'close-session'>> {
-    return this.request({ op: 'close-session', session, ...(direction === undefined ? {} : { direction }) });
+  closeSession(name: string, direction?: Direction): Promise<AgentResult<'close-session'>> {
+    return this.request({ op: 'close-session', name, ...(direction === undefined ? {} : { direction }) });
   }
 
   createMemfd(spec: MemfdSpec): Promise<AgentResult<'create-memfd'>> {

@@ -234,7 +234,9 @@ static struct session_ent *req_session(const struct jval *req, int prefer_incomi
 	const struct jval *name, *dir;
 	struct session_ent *s;
 
-	if (field_str(req, "session", 1, &name, f) || field_str(req, "direction", 0, &dir, f))
+	/* close-session also takes {"name":...}, like create-session */
+	if (field_str(req, json_get(req, "session") || !json_get(req, "name") ? "session" : "name", 1, &name, f) ||
+	    field_str(req, "direction", 0, &dir, f))
 		return NULL;
 	jw_strn(body, "session", name->s, name->len);
 	if (dir) {
@@ -301,7 +303,7 @@ static void drop_memfd(struct memfd_ent *m)
 }
 
 /*
- * The fd a verify/write/truncate acts on: {"memfd":id} (one the agent created) or
+ * The fd a verify/write/truncate acts on: {"memfd":id} or {"id":id} (one the agent created) or
  * {"session":..,"token":..} (a retrieved fd in an incoming session, or the memfd behind an
  * outgoing token).
  */
@@ -312,7 +314,8 @@ static int req_target(const struct jval *req, struct jw *body, int *fd, struct f
 	struct token_ent *t;
 	uint64_t token;
 
-	if (field_str(req, "memfd", 0, &id, f))
+	/* {"memfd":id} as in preserve, or {"id":id} as in create-memfd */
+	if (field_str(req, json_get(req, "memfd") ? "memfd" : "id", 0, &id, f))
 		return -1;
 	if (id) {
 		struct memfd_ent *m = find_memfd(id->s);
@@ -367,15 +370,26 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Hash an fd's contents [0, size) with pread (holes read as zeros; the fd's position stays). */
-static int hash_fd(int fd, uint64_t size, char out[65])
-{
-	struct sha256 h;
-	uint64_t off = 0;
+#define HASH_WINDOW (64u << 20)
 
-	sha256_init(&h);
-	while (off < size) {
-		size_t want = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+static const uint8_t zeros[64 << 10];
+
+/* [off, end) of fd into h: mapped a window at a time (no copy, which under TCG costs nearly as
+ * much as SHA-256 itself), or read where mapping is not possible. */
+static int hash_range(int fd, struct sha256 *h, uint64_t off, uint64_t end)
+{
+	while (off < end && off % 4096 == 0) {
+		size_t win = end - off < HASH_WINDOW ? (size_t)(end - off) : HASH_WINDOW;
+		void *p = mmap(NULL, win, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
+
+		if (p == MAP_FAILED)
+			break;
+		sha256_update(h, p, win);
+		munmap(p, win);
+		off += win;
+	}
+	while (off < end) {
+		size_t want = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
 		ssize_t r = pread(fd, chunk, want, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
@@ -386,11 +400,57 @@ static int hash_fd(int fd, uint64_t size, char out[65])
 			errno = EIO; /* shorter than its size: cannot happen for shmem */
 			return -1;
 		}
-		sha256_update(&h, chunk, (size_t)r);
+		sha256_update(h, chunk, (size_t)r);
 		off += (uint64_t)r;
 	}
-	sha256_hex(&h, out);
 	return 0;
+}
+
+/*
+ * SHA-256 of an fd's [0, size). Holes are hashed as zeros without being touched: a read fault on
+ * a shmem hole would allocate it, and whether LUO fills holes itself is part of what is tested.
+ * SEEK_DATA/SEEK_HOLE move the file position, so it is put back (LUO preserves it).
+ */
+static int hash_fd(int fd, uint64_t size, char out[65])
+{
+	off_t saved = lseek(fd, 0, SEEK_CUR);
+	struct sha256 h;
+	uint64_t off = 0;
+	int r = 0;
+
+	sha256_init(&h);
+	while (off < size && r == 0) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		uint64_t dstart = data < 0 ? (errno == ENXIO ? size : off) : (uint64_t)data;
+		off_t hole;
+		uint64_t dend;
+
+		if (dstart > size)
+			dstart = size;
+		for (; off < dstart; off += sizeof(zeros) < dstart - off ? sizeof(zeros) : dstart - off)
+			sha256_update(&h, zeros, sizeof(zeros) < dstart - off ? sizeof(zeros) : (size_t)(dstart - off));
+		if (off >= size)
+			break;
+		hole = data < 0 ? -1 : lseek(fd, (off_t)off, SEEK_HOLE);
+		dend = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+		if (dend <= off)
+			dend = size;
+		r = hash_range(fd, &h, off, dend);
+		off = dend;
+	}
+	if (saved >= 0)
+		lseek(fd, saved, SEEK_SET);
+	if (r == 0)
+		sha256_hex(&h, out);
+	return r;
+}
+
+/* Bytes the file really occupies: a sparse memfd is less than its size until LUO fills it. */
+static uint64_t allocated_bytes(int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
 }
 
 /* ---- ops ------------------------------------------------------------------------------------ */
@@ -606,6 +666,7 @@ static int op_create_memfd(const struct jval *req, struct jw *body, struct fail 
 	jw_bool(body, "sparse", sparse);
 	jw_u64(body, "pagesWritten", pages);
 	jw_u64(body, "bytesWritten", written);
+	jw_u64(body, "allocated", allocated_bytes(fd));
 	jw_ms(body, "fillMs", now_ms() - t0);
 	return 0;
 
@@ -708,8 +769,10 @@ static void describe_fd(struct jw *body, int fd)
 	int seals = fcntl(fd, F_GET_SEALS);
 	off_t pos = lseek(fd, 0, SEEK_CUR);
 
-	if (fstat(fd, &sb) == 0)
+	if (fstat(fd, &sb) == 0) {
 		jw_u64(body, "size", (uint64_t)sb.st_size);
+		jw_u64(body, "allocated", (uint64_t)sb.st_blocks * 512);
+	}
 	if (seals >= 0)
 		jw_seals(body, "seals", (unsigned int)seals);
 	else
@@ -817,6 +880,7 @@ static int op_verify(const struct jval *req, struct jw *body, struct fail *f)
 	else
 		jw_null(body, "seals");
 	jw_u64(body, "pos", pos < 0 ? 0 : (uint64_t)pos);
+	jw_u64(body, "allocated", (uint64_t)sb.st_blocks * 512);
 	jw_key(body, "mismatches");
 	jw_raw(body, mism.buf, mism.len);
 	jw_ms(body, "hashMs", now_ms() - t0);
