@@ -11,7 +11,7 @@ import { runCommand } from './run-command.ts';
 type Opts = KernelOptions & MachineCliOptions;
 
 /** Builds (or finds) the kernel, boots it and logs in, with progress on stderr. */
-async function bootFromCli(opts: Opts, signal: AbortSignal): Promise<Machine> {
+async function bootFromCli(opts: Opts, signal: AbortSignal, extraAppend = ''): Promise<Machine> {
   const progress = createProgress();
   const kernel = await buildKernel({ ...kernelRequest(opts), progress, signal });
   const machine = await startMachine({
@@ -21,7 +21,7 @@ async function bootFromCli(opts: Opts, signal: AbortSignal): Promise<Machine> {
     cpus: opts.cpus,
     progress,
     signal,
-    ...(opts.append === undefined ? {} : { append: opts.append }),
+    append: [opts.append ?? '', extraAppend].join(' ').trim(),
   });
   progress.info(describeBoot(machine));
   return machine;
@@ -112,7 +112,7 @@ export function registerConsole(program: Command): void {
   addMachineOptions(addKernelOptions(program.command('console').description('boot a guest and attach to its serial console (Ctrl-] to stop)'))).action(
     (opts: Opts) =>
       runCommand(async (signal) => {
-        await using m = await bootFromCli(opts, signal);
+        await using m = await bootFromCli(opts, signal, 'handover.console=shell');
         const stdin = process.stdin;
         process.stderr.write('serial console attached; Ctrl-] stops the guest\r\n');
         process.stdout.write(await readFile(m.vm.consoleLog));

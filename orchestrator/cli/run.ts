@@ -22,6 +22,7 @@ interface RunCliOptions extends KernelOptions {
   accel: 'auto' | 'kvm' | 'tcg';
   kexecSyscall?: 'file' | 'legacy';
   append?: string;
+  kexecAppend?: string;
 }
 
 /** Files for the machine reporters, written when the run ends. */
@@ -44,6 +45,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))
     .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
+    .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
     .action((args: string[], opts: RunCliOptions) =>
       runCommand(async (signal) => {
         const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
@@ -68,6 +70,7 @@ export function registerRun(program: Command): void {
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
             ...(opts.append === undefined ? {} : { append: opts.append }),
+            ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
           },
         });
         const s = run.summary;

@@ -10,6 +10,8 @@ export interface KexecOptions {
    * `legacy` uses kexec_load (`kexec -l` without -s), which silently drops it: a negative control.
    */
   syscall?: 'file' | 'legacy';
+  /** Added to the reused command line of the new kernel (e.g. kho=off). */
+  append?: string;
   /** Release the new kernel must report (`uname -r`). */
   expectRelease?: string;
   /** For the whole transition: trigger → new banner → sshd up → SSH session. */
@@ -44,7 +46,8 @@ export async function loadKexec(m: Machine, opts: KexecOptions = {}): Promise<Ke
   await m.guest.upload(opts.bzImage ?? m.kernel.artifacts.bzImage, `${GUEST_DIR}/bzImage`);
   await m.guest.upload(opts.initrd ?? m.initrd, `${GUEST_DIR}/initrd`, { mode: 0o600 });
   const flags = syscall === 'file' ? ['-s', '-l'] : ['-c', '-l'];
-  const r = await m.guest.run(['kexec', ...flags, `${GUEST_DIR}/bzImage`, `--initrd=${GUEST_DIR}/initrd`, '--reuse-cmdline']);
+  const append = opts.append === undefined || opts.append === '' ? [] : [`--append=${opts.append}`];
+  const r = await m.guest.run(['kexec', ...flags, `${GUEST_DIR}/bzImage`, `--initrd=${GUEST_DIR}/initrd`, '--reuse-cmdline', ...append]);
   return { syscall, loadMs: r.durationMs };
 }
 

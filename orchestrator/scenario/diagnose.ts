@@ -5,7 +5,7 @@ import type { Vm } from '../vm/vm.ts';
  * Why sessions did not arrive in this boot, from what its console (and the previous boot's) says:
  * the lines a kernel developer would look for first.
  */
-export function handoverDiagnosis(vm: Vm, how: { syscall?: 'file' | 'legacy'; append?: string }): string[] {
+export function handoverDiagnosis(vm: Vm, how: { syscall?: 'file' | 'legacy'; append?: string; kexecAppend?: string }): string[] {
   const lines = vm.console.lines().map((l) => ({ text: l.text, boot: l.boot }));
   const markers = parseMarkers(lines);
   const now = summarizeBoot(markers, vm.boots);
@@ -20,6 +20,7 @@ export function handoverDiagnosis(vm: Vm, how: { syscall?: 'file' | 'legacy'; ap
   }
   if (now.luoDisabled) out.push("LUO is disabled in this kernel ('luo: Disabling liveupdate because KHO is disabled')");
   if (/(^|\s)kho=(off|0|n)/.test(how.append ?? '')) out.push(`the kernel command line turns KHO off (${how.append ?? ''})`);
+  if (vm.boots > 1 && /(^|\s)kho=(off|0|n)/.test(how.kexecAppend ?? '')) out.push(`the kexec'd kernel was started with ${how.kexecAppend ?? ''}: it ignores the handover`);
   for (const f of now.failures) out.push(`console: ${f.message}`);
   return out;
 }

@@ -41,6 +41,11 @@ export const STEP_SCHEMAS = {
     ]),
     'run a command in the guest (argv, never a shell string); fails on a non-zero exit unless expect_exit says otherwise',
   ),
+  open_liveupdate: step(
+    'open_liveupdate',
+    z.strictObject({}),
+    'start the holder, which opens /dev/liveupdate (other LUO steps do it on first use); with expect_error, LUO must refuse',
+  ),
   create_session: step('create_session', name, 'LIVEUPDATE_IOCTL_CREATE_SESSION with this name'),
   memfd: step(
     'memfd',

@@ -14,6 +14,8 @@ export interface Overrides {
   kexecSyscall?: 'file' | 'legacy';
   /** Appended to every boot's command line (e.g. kho=off). */
   append?: string;
+  /** Appended to the kexec'd kernels' command line only (e.g. kho=off: the handover is ignored). */
+  kexecAppend?: string;
 }
 
 /** What a scenario's steps share while it runs. */

@@ -13,6 +13,11 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
   switch (step.kind) {
     case 'exec':
       return execStep(ctx, step);
+    case 'open_liveupdate': {
+      const r = await ctx.agent.start();
+      ctx.agentUp = r.ok;
+      return expectOk(ctx, step, r.ok ? r : { ...r, message: `open(/dev/liveupdate): ${describeReply(r)}` });
+    }
     case 'create_session':
       return expectOk(ctx, step, await call(ctx, { op: 'create-session', name: step.create_session }));
     case 'memfd': {
@@ -67,14 +72,28 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
   }
 }
 
-/** Starts the holder on first use (after every kexec too: the old one went with the old kernel). */
+/**
+ * Starts the holder on first use (after every kexec too: the old one went with the old kernel).
+ * LUO being unavailable fails the step whatever errno it expects: an ioctl's expected ENOENT must
+ * never be satisfied by the device's absence (open_liveupdate is the step that checks that).
+ */
 async function call(ctx: StepContext, req: { op: string; [k: string]: unknown }): Promise<AgentReply> {
   if (!ctx.agentUp) {
     const started = await ctx.agent.start();
-    if (!started.ok) return { ...started, message: `the agent could not open /dev/liveupdate: ${describeReply(started)}` };
+    if (!started.ok) {
+      throw new StepFailure(`LUO is unavailable: open(/dev/liveupdate) → ${describeReply(started)}`, handoverDiagnosis(ctx.machine.vm, diagnosisInput(ctx)));
+    }
     ctx.agentUp = true;
   }
   return ctx.agent.request(req);
+}
+
+function diagnosisInput(ctx: StepContext): { syscall?: 'file' | 'legacy'; append: string; kexecAppend?: string } {
+  return {
+    append: ctx.append,
+    ...(ctx.lastSyscall === undefined ? {} : { syscall: ctx.lastSyscall }),
+    ...(ctx.overrides.kexecAppend === undefined ? {} : { kexecAppend: ctx.overrides.kexecAppend }),
+  };
 }
 
 /** An errno reply fails the step, unless the step expects exactly that errno. */
@@ -106,6 +125,9 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
   for (let i = 0; i < step.kexec.count; i++) {
     const syscall = ctx.overrides.kexecSyscall ?? step.kexec.syscall ?? ctx.kexecLoaded ?? 'file';
     if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { syscall });
+    if (ctx.overrides.kexecAppend !== undefined) {
+      await loadKexec(ctx.machine, { syscall, append: ctx.overrides.kexecAppend });
+    }
     const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease: ctx.machine.kernel.metadata.release });
     ctx.kexecLoaded = undefined;
     ctx.lastSyscall = syscall;
@@ -118,8 +140,11 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
 
 async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retrieve' }> & { line: number }): Promise<unknown> {
   const { session, tokens, finish } = step.retrieve;
-  const diagnosis = () => handoverDiagnosis(ctx.machine.vm, { ...(ctx.lastSyscall === undefined ? {} : { syscall: ctx.lastSyscall }), append: ctx.append });
-  const s = await call(ctx, { op: 'retrieve-session', name: session });
+  const diagnosis = () => handoverDiagnosis(ctx.machine.vm, diagnosisInput(ctx));
+  const s = await call(ctx, { op: 'retrieve-session', name: session }).catch((err: unknown) => {
+    if (err instanceof StepFailure) throw new StepFailure(`session '${session}' was lost across the kexec: ${err.message}`, err.evidence);
+    throw err;
+  });
   if (!s.ok) throw new StepFailure(`session '${session}' was lost across the kexec: RETRIEVE_SESSION → ${describeReply(s)}`, diagnosis());
   const verified: unknown[] = [];
   for (const [token, id] of Object.entries(tokens)) {
@@ -193,7 +218,7 @@ function logStep(ctx: StepContext, step: Extract<Step, { kind: 'log' }>): unknow
   const where = boot === 'current' ? `boot ${vm.boots}'s console` : 'the console';
   if (contains !== undefined) {
     const hit = lines.find((l) => new RegExp(contains).test(l));
-    if (hit === undefined) throw new StepFailure(`no line matching /${contains}/ on ${where}`, handoverDiagnosis(vm, { append: ctx.append }));
+    if (hit === undefined) throw new StepFailure(`no line matching /${contains}/ on ${where}`, handoverDiagnosis(vm, diagnosisInput(ctx)));
     return { line: hit };
   }
   if (absent !== undefined) {
