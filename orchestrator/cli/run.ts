@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
 import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
+import { createProgress } from '../report/progress.ts';
 import { toJUnit } from '../report/junit.ts';
 import { toKtap } from '../report/ktap.ts';
 import type { RunResult } from '../report/results.ts';
@@ -61,7 +62,8 @@ export function registerRun(program: Command): void {
         if (kinds.includes('console')) reporters.unshift(consoleReporter());
         const run = await runScenarios({
           scenarios,
-          kernel: kernelRequest(opts),
+          // A cold kernel build takes minutes: show it like `kernel build` does.
+          kernel: { ...kernelRequest(opts), progress: createProgress() },
           accel: opts.accel,
           output,
           reporters,

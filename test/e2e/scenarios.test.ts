@@ -1,0 +1,153 @@
+// Issue 4's promises: the shipped suite passes on the default kernel through the CLI, bad files
+// stop everything before anything starts, and every shipped scenario has a negative control that
+// makes it fail for the right reason.
+import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildKernel } from '../../orchestrator/kernel/build.ts';
+import type { RunResult, ScenarioResult } from '../../orchestrator/report/results.ts';
+import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
+import { findScenarioFiles } from '../../orchestrator/scenario/discover.ts';
+import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';
+import { runScenarios, type RunOptions } from '../../orchestrator/scenario/runner.ts';
+import type { Overrides } from '../../orchestrator/scenario/step-context.ts';
+import { handover } from '../helpers/cli.ts';
+
+let out = '';
+beforeAll(async () => {
+  await buildKernel();
+  out = await mkdtemp(join(tmpdir(), 'handover-scenarios-'));
+});
+
+describe('handover run on the default kernel', () => {
+  it('passes the whole shipped suite and writes JUnit, JSON and KTAP', async () => {
+    const dir = join(out, 'suite');
+    const r = await handover(['run', '--accel', 'tcg', '--output', dir]);
+    expect(r.stderr).not.toMatch(/^(FAIL|ERR) /m);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^11 passed, 0 failed/m);
+    const run = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
+    expect(run.kernel.release).toMatch(/^7\.3\./);
+    expect(run.qemu.version).toMatch(/QEMU emulator version/);
+    expect(run.accel.accel).toBe('tcg');
+    expect(run.scenarios.find((s) => s.name === 'chain')?.blackoutsMs).toHaveLength(3);
+    expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<testsuites name="handover" tests="11" failures="0"/);
+    expect(await readFile(join(dir, 'results.ktap'), 'utf8')).toMatch(/^KTAP version 1\n1\.\.11\n/);
+    await access(join(dir, 'memfd-round-trip', 'console.boot-2.log'));
+  });
+});
+
+describe('bad scenario files', () => {
+  const bad = async (name: string, text: string) => {
+    const file = join(out, name);
+    await writeFile(file, text);
+    const dir = join(out, `results-${name}`);
+    const r = await handover(['run', file, '--output', dir]);
+    const started = await access(dir).then(() => true, () => false);
+    return { ...r, started };
+  };
+
+  it('malformed YAML: usage error at file:line:col, nothing started', async () => {
+    const r = await bad('malformed.yaml', 'description: d\nsteps:\n  - kexec: {\n');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/malformed\.yaml:4:1: error: /);
+    expect(r.started).toBe(false);
+  });
+
+  it('an unknown step: named with its place', async () => {
+    const r = await bad('unknown.yaml', 'description: d\nsteps:\n  - kexec: {}\n  - rebot: {}\n');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("unknown.yaml:4:5: error: unknown step 'rebot'");
+    expect(r.started).toBe(false);
+  });
+
+  it('a wrong type: named at the value', async () => {
+    const r = await bad('type.yaml', 'description: d\nsteps:\n  - memfd: {id: a, size: big}\n');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/type\.yaml:3:26: error: size: /);
+    expect(r.started).toBe(false);
+  });
+});
+
+/** Runs shipped scenarios (possibly changed) through the API, as the CLI does. */
+async function run(scenarios: Scenario[], overrides: Overrides = {}): Promise<ScenarioResult> {
+  const opts: RunOptions = { scenarios, accel: 'tcg', output: join(out, 'controls'), agentFor, overrides };
+  const result = await runScenarios(opts);
+  const first = result.scenarios[0];
+  if (first === undefined) throw new Error('no result');
+  return first;
+}
+const shipped = async (name: string): Promise<Scenario> => {
+  const [s] = await loadScenarios(await findScenarioFiles([name]));
+  if (s === undefined) throw new Error(name);
+  return s;
+};
+const without = (s: Scenario, kind: string): Scenario => ({ ...s, steps: s.steps.filter((st) => st.kind !== kind) });
+const failure = (r: ScenarioResult) => [r.message ?? '', ...(r.evidence ?? [])].join('\n');
+
+describe('negative controls: each shipped scenario fails for the right reason', () => {
+  it('memfd round trip, kexec through kexec_load: names the lost session and why', async () => {
+    const r = await run([await shipped('memfd-round-trip')], { kexecSyscall: 'legacy' });
+    expect(r.status).toBe('failed');
+    expect(failure(r)).toContain("session 's1' was lost across the kexec: RETRIEVE_SESSION → ENOENT");
+    expect(failure(r)).toContain('loaded with kexec_load');
+  });
+
+  it('memfd round trip, the new kernel booted with kho=off: names the lost session and why', async () => {
+    const r = await run([await shipped('memfd-round-trip')], { kexecAppend: 'kho=off' });
+    expect(r.status).toBe('failed');
+    expect(failure(r)).toContain("session 's1' was lost across the kexec");
+    expect(failure(r)).toContain('LUO is disabled in this kernel');
+  });
+
+  it('memfd round trip, a memfd modified behind the check: the hash mismatch', async () => {
+    const s = await shipped('memfd-round-trip');
+    const lastPreserve = s.steps.map((st) => st.kind).lastIndexOf('preserve');
+    const write = { kind: 'write_memfd' as const, write_memfd: { id: 'mib', offset: 4096, data: 'tampered' }, line: 0 };
+    const tampered = { ...s, steps: [...s.steps.slice(0, lastPreserve + 1), write, ...s.steps.slice(lastPreserve + 1)] };
+    const r = await run([tampered]);
+    expect(r.status).toBe('failed');
+    expect(failure(r)).toMatch(/memfd 'mib' \(session 's1', token 2\) came back different: SHA-256 mismatch: preserved [0-9a-f]{64}, retrieved [0-9a-f]{64}/);
+  });
+
+  it('KHO on by default, booted with kho=off', async () => {
+    const r = await run([await shipped('kho-on-by-default')], { append: 'kho=off' });
+    expect(failure(r)).toContain('kho/ is absent, expected present');
+  });
+
+  it('kho=off, booted without it', async () => {
+    const s = await shipped('kho-off');
+    const r = await run([{ ...s, boot: {} }]);
+    expect(failure(r)).toContain('kho/ is present, expected absent');
+  });
+
+  it('out-FDT always exposed, booted with kho=off', async () => {
+    const r = await run([await shipped('out-fdt-always')], { append: 'kho=off' });
+    expect(failure(r)).toContain('kho/out/fdt is absent, expected present');
+  });
+
+  it('multiple sessions, load early, chain, large: lost through kexec_load', async () => {
+    for (const [name, session] of [['multi-session', 'a'], ['load-early', 'late'], ['chain', 'hop1'], ['large-memfd', 'big']] as const) {
+      const r = await run([await shipped(name)], { kexecSyscall: 'legacy' });
+      expect(failure(r), name).toContain(`session '${session}' was lost across the kexec`);
+    }
+  });
+
+  it('dynamic updates, B not dropped: B arrives and the scenario says so', async () => {
+    const r = await run([without(await shipped('dynamic-updates'), 'close_session')]);
+    expect(failure(r)).toContain("session 'b' arrived after the kexec, but it should have been dropped");
+  });
+
+  it('holder dies, holder kept alive: the session arrives and the scenario says so', async () => {
+    const r = await run([without(await shipped('holder-dies'), 'kill_holder')]);
+    expect(failure(r)).toContain("session 'doomed' arrived after the kexec, but it should have been dropped");
+  });
+
+  it('ioctl errors, a wrong expectation: the real errno is named', async () => {
+    const s = await shipped('ioctl-errors');
+    const steps = s.steps.map((st) => (st.expect_error === 'EBUSY' ? { ...st, expect_error: 'EEXIST' } : st));
+    const r = await run([{ ...s, steps }]);
+    expect(failure(r)).toContain('expected EEXIST, got EBUSY');
+  });
+});
