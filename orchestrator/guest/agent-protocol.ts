@@ -305,13 +305,13 @@ function malformed(line: string, why: string): HandoverError {
 }
 
 /**
- * Parses one JSON line; "token" values too large for a double come back as bigints. JSON string
- * contents cannot hold an unescaped `"token":`, so the rewrite only touches real token fields.
+ * Parses one JSON line; u64 fields ("token", "seed") too large for a double come back as bigints.
+ * JSON string contents cannot hold an unescaped `"token":`, so the rewrite only touches real fields.
  */
 export function parseLine(line: string): unknown {
   try {
-    return JSON.parse(line.replace(/"token":(\d{16,})(?=[,}\]])/g, '"token":"$1"'), (key, value: unknown) =>
-      key === 'token' && typeof value === 'string' && /^\d+$/.test(value) ? toToken(BigInt(value)) : value,
+    return JSON.parse(line.replace(/"(token|seed)":(\d{16,})(?=[,}\]])/g, '"$1":"$2"'), (key, value: unknown) =>
+      (key === 'token' || key === 'seed') && typeof value === 'string' && /^\d+$/.test(value) ? toToken(BigInt(value)) : value,
     );
   } catch (err) {
     throw malformed(line, err instanceof Error ? err.message : String(err));
