@@ -37,6 +37,7 @@ export { generateRunKeys, type RunKeys } from './guest/keys.ts';
 export { quoteArgv } from './guest/shell-quote.ts';
 export { buildRootfs, type Rootfs } from './rootfs/build.ts';
 export * as kho from './kho/index.ts';
+export { Agent, startAgent, serveAgent, agentCaps, type AgentRequest, type AgentResult } from './guest/agent.ts';
 export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts';
 export { runScenarios, type RunOptions } from './scenario/runner.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';

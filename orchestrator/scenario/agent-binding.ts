@@ -1,24 +1,30 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HandoverError } from '../errors.ts';
+import { Agent, serveAgent, type AgentExchange, type AgentRequest } from '../guest/agent.ts';
 import type { Machine } from '../machine/start.ts';
 import type { AgentPort, AgentReply } from './agent-port.ts';
 
-/** The guest agent over SSH: `serve` starts the holder daemon, `ctl` sends it one request. */
+const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
+/**
+ * The runner's view of the guest agent. Every request and reply is kept in the run's
+ * agent.jsonl, next to the consoles: the evidence of what the kernel answered.
+ */
 export function agentFor(m: Machine): AgentPort {
-  const parse = (stdout: string, stderr: string): AgentReply => {
-    const line = stdout.trim().split('\n').at(-1) ?? '';
-    try {
-      return JSON.parse(line) as AgentReply;
-    } catch {
-      return { ok: false, message: `no JSON reply from the agent: ${(stdout + stderr).trim().slice(0, 300)}` };
-    }
-  };
+  const log = join(m.dir, 'agent.jsonl');
+  const onExchange = (x: AgentExchange): void => appendFileSync(log, `${json(x)}\n`);
+  let agent: Agent | undefined;
   return {
     async start() {
-      const r = await m.guest.exec(['handover-agent', 'serve'], { timeoutMs: 30_000 });
-      return parse(r.stdout, r.stderr);
+      const served = await serveAgent(m.guest);
+      appendFileSync(log, `${json({ request: 'serve', reply: served })}\n`);
+      agent = served.ok ? new Agent(m.guest, served, { onExchange }) : undefined;
+      return served;
     },
     async request(req) {
-      const r = await m.guest.exec(['handover-agent', 'ctl', JSON.stringify(req)], { timeoutMs: 120_000 });
-      return parse(r.stdout, r.stderr);
+      if (agent === undefined) throw new HandoverError('step-failed', `agent ${req.op}: the holder is not running`);
+      return (await agent.request(req as unknown as AgentRequest)) as unknown as AgentReply;
     },
   };
 }

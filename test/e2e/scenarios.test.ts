@@ -112,7 +112,10 @@ describe('negative controls: each shipped scenario fails for the right reason', 
   });
 
   it('KHO on by default, booted with kho=off', async () => {
-    const r = await run([await shipped('kho-on-by-default')], { append: 'kho=off' });
+    const s = await shipped('kho-on-by-default');
+    expect(failure(await run([s], { append: 'kho=off' }))).toMatch(/no kho= on the command line\): .* exited 1, expected 0/);
+    // Without the command-line check, the debugfs check is what catches it.
+    const r = await run([{ ...s, steps: s.steps.slice(1) }], { append: 'kho=off' });
     expect(failure(r)).toContain('kho/ is absent, expected present');
   });
 
