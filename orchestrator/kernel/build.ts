@@ -109,7 +109,10 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
   const hit = await loadCached(finalDir);
   if (hit !== undefined) return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
 
-  const outDir = await cacheDir('build', `${ARCH}-${sha(source.location).slice(0, 16)}`);
+  // One output dir per source location and profile set: a profile flips hundreds of symbols
+  // (lockdep…), so sharing a dir would rebuild everything each time two runs alternate.
+  const profiles = [...new Set(req.profiles ?? [])].sort().join('+');
+  const outDir = await cacheDir('build', `${ARCH}-${sha(`${source.location}|${profiles}`).slice(0, 16)}`);
   const unlock = await acquireLock(join(outDir, '.handover.lock'), {
     waitMs: 3_600_000,
     onWait: (pid) => progress.info(`waiting for another build (pid ${pid}) using ${outDir}`),

@@ -28,8 +28,8 @@ export function createProgress(opts: { stream?: NodeJS.WriteStream; tty?: boolea
       clear();
       phase = name;
       phaseStart = Date.now();
+      // Off a TTY a phase shows up with its first tick: quick phases (a cache hit) stay silent.
       lastDraw = 0;
-      if (!tty) stream.write(`[${phase}] started\n`);
     },
     tick(detail) {
       const now = Date.now();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KSELFTESTS } from './kselftest.ts';
 
 // One definition gives the TypeScript types, the validation of scenario files, and the JSON
 // Schema published as scenarios/scenario.schema.json for editors. Steps are single-key objects
@@ -95,6 +96,11 @@ export const STEP_SCHEMAS = {
   session_absent: step('session_absent', name, 'after a kexec: RETRIEVE_SESSION must fail with ENOENT'),
   finish: step('finish', z.strictObject({ session: name, reserved: z.number().int().default(0) }), 'LIVEUPDATE_SESSION_FINISH'),
   agent: step('agent', z.looseObject({ op: z.string().min(1) }), 'a raw guest-agent request, for checks the other steps do not cover'),
+  kselftest: step(
+    'kselftest',
+    z.strictObject({ test: z.enum(KSELFTESTS), stage: z.union([z.literal(1), z.literal(2)]).optional() }),
+    'an upstream LUO kselftest, built from the tree under test, run in the guest; its KTAP output becomes the result (stage 1 before a kexec, stage 2 after)',
+  ),
   debugfs: step(
     'debugfs',
     z.strictObject({

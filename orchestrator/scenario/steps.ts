@@ -2,7 +2,10 @@ import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { compatible, parseFdtHeader, readFdt } from '../kho/fdt.ts';
 import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
+import { writeFile } from 'node:fs/promises';
 import { fireKexec, loadKexec } from '../machine/kexec.ts';
+import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
+import { kselftestBinary } from './kselftest.ts';
 import type { AgentReply } from './agent-port.ts';
 import { handoverDiagnosis } from './diagnose.ts';
 import type { Step } from './schema.ts';
@@ -67,6 +70,8 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     }
     case 'debugfs':
       return debugfsStep(ctx, step);
+    case 'kselftest':
+      return kselftestStep(ctx, step);
     case 'log':
       return logStep(ctx, step);
   }
@@ -226,6 +231,28 @@ function logStep(ctx: StepContext, step: Extract<Step, { kind: 'log' }>): unknow
     if (hit !== undefined) throw new StepFailure(`${where} has a line matching /${absent}/: ${hit}`);
   }
   return {};
+}
+
+const KSFT_SKIP = 4;
+
+async function kselftestStep(ctx: StepContext, step: Extract<Step, { kind: 'kselftest' }>): Promise<unknown> {
+  const { test, stage } = step.kselftest;
+  const binary = await kselftestBinary(ctx.machine.kernel, test);
+  const guestPath = `/run/handover/kselftest/${test}`;
+  await ctx.machine.guest.run(['mkdir', '-p', '/run/handover/kselftest']);
+  await ctx.machine.guest.upload(binary, guestPath, { mode: 0o755 });
+  const r = await ctx.machine.guest.exec([guestPath, ...(stage === undefined ? [] : ['-s', String(stage)])], { timeoutMs: (step.timeout ?? 120) * 1000 });
+  const label = `${test}${stage === undefined ? '' : ` stage ${stage}`}`;
+  await writeFile(join(ctx.dir, `kselftest-${test}${stage === undefined ? '' : `-stage${stage}`}.log`), r.stdout + r.stderr);
+  const cases = flattenKtap(parseKtap(r.stdout).cases);
+  const bad = cases.filter((c) => !c.ok && c.directive !== 'SKIP' && c.directive !== 'XFAIL');
+  const tail = [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter(Boolean).slice(-15);
+  if (r.exitCode === KSFT_SKIP) throw new StepFailure(`${label} skipped itself (exit 4)`, tail);
+  if (r.exitCode !== 0 || bad.length > 0) {
+    const names = bad.map((c) => c.path).join(', ');
+    throw new StepFailure(`${label} failed (exit ${r.exitCode ?? r.signal ?? '?'})${names === '' ? '' : `: not ok ${names}`}`, tail);
+  }
+  return { exitCode: r.exitCode, cases: cases.map((c) => ({ name: c.path, ok: c.ok, ...(c.directive === undefined ? {} : { directive: c.directive }) })) };
 }
 
 /** 4096, "4K", "2M", "1G", or "25%" of guest memory. */

@@ -22,7 +22,7 @@ describe('scenario files', () => {
 
   it('names an unknown step and where it is', () => {
     expect(errors('description: d\nsteps:\n  - kexec: {}\n  - rebot: {}\n')).toEqual([
-      expect.stringMatching(/^x\.yaml:4:5: error: unknown step 'rebot': expected one of exec, create_session, /),
+      expect.stringMatching(/^x\.yaml:4:5: error: unknown step 'rebot': expected one of exec, open_liveupdate, create_session, /),
     ]);
   });
 

@@ -1,0 +1,33 @@
+import { access, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HandoverError } from '../errors.ts';
+import { runTool } from '../host/run-tool.ts';
+import type { KernelBuild } from '../kernel/build.ts';
+import { cacheDir } from '../paths.ts';
+
+/** The upstream LUO kselftests (tools/testing/selftests/liveupdate/) handover can run in its guest. */
+export const KSELFTESTS = ['liveupdate', 'luo_kexec_simple', 'luo_multi_session', 'luo_stress_sessions', 'luo_stress_files'] as const;
+export type Kselftest = (typeof KSELFTESTS)[number];
+
+/**
+ * Compiles one kselftest from the tree under test, statically, against that kernel's exported
+ * uapi headers (as the selftests' own Makefile would, with glibc); cached per kernel build.
+ */
+export async function kselftestBinary(kernel: KernelBuild, test: Kselftest): Promise<string> {
+  const out = join(await cacheDir('kselftests', kernel.metadata.key), test);
+  if (await access(out).then(() => true, () => false)) return out;
+  const selftests = join(kernel.metadata.source.dir, 'tools/testing/selftests');
+  const dir = join(selftests, 'liveupdate');
+  const source = join(dir, `${test}.c`);
+  if (!(await access(source).then(() => true, () => false))) {
+    throw new HandoverError('step-failed', `this tree has no kselftest ${test} (${source} is missing)`);
+  }
+  const partial = `${out}.partial-${process.pid}`;
+  await runTool(
+    'gcc',
+    ['-static', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wno-unused-function', '-isystem', kernel.artifacts.headers, '-I', join(dir, 'lib/include'), '-I', selftests, '-o', partial, source, join(dir, 'lib/lu_utils.c')],
+    { outcome: 'build-failed', what: `compile kselftest ${test}` },
+  );
+  await rename(partial, out);
+  return out;
+}
