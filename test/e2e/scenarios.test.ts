@@ -26,14 +26,16 @@ describe('handover run on the default kernel', () => {
     const r = await handover(['run', '--accel', 'tcg', '--output', dir]);
     expect(r.stderr).not.toMatch(/^(FAIL|ERR) /m);
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toMatch(/^11 passed, 0 failed/m);
+    expect(r.stdout).toMatch(/^13 passed, 0 failed/m);
     const run = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
     expect(run.kernel.release).toMatch(/^7\.3\./);
     expect(run.qemu.version).toMatch(/QEMU emulator version/);
     expect(run.accel.accel).toBe('tcg');
     expect(run.scenarios.find((s) => s.name === 'chain')?.blackoutsMs).toHaveLength(3);
-    expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<testsuites name="handover" tests="11" failures="0"/);
-    expect(await readFile(join(dir, 'results.ktap'), 'utf8')).toMatch(/^KTAP version 1\n1\.\.11\n/);
+    expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<testsuites name="handover" tests="13" failures="0"/);
+    expect(await readFile(join(dir, 'results.ktap'), 'utf8')).toMatch(/^KTAP version 1\n1\.\.13\n/);
+    const ksft = run.scenarios.find((s) => s.name === 'upstream-kselftests');
+    expect(JSON.stringify(ksft?.steps[0]?.data)).toContain('liveupdate_device.preserve_memfd');
     await access(join(dir, 'memfd-round-trip', 'console.boot-2.log'));
   });
 });
@@ -145,6 +147,13 @@ describe('negative controls: each shipped scenario fails for the right reason', 
   it('holder dies, holder kept alive: the session arrives and the scenario says so', async () => {
     const r = await run([without(await shipped('holder-dies'), 'kill_holder')]);
     expect(failure(r)).toContain("session 'doomed' arrived after the kexec, but it should have been dropped");
+  });
+
+  it('upstream kselftests and the in-kernel KHO test: stage 2 / restore fail through kexec_load', async () => {
+    const k = await run([await shipped('upstream-kselftests')], { kexecSyscall: 'legacy' });
+    expect(failure(k)).toMatch(/luo_kexec_simple stage 2 failed/);
+    const t = await run([await shipped('kho-selftest-debug')], { kexecSyscall: 'legacy' });
+    expect(failure(t)).toContain('no line matching /test_kho: KHO restore succeeded/');
   });
 
   it('ioctl errors, a wrong expectation: the real errno is named', async () => {
