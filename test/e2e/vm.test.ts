@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HandoverError } from '../../orchestrator/errors.ts';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
 import { chooseAccel, type AccelChoice } from '../../orchestrator/vm/accel.ts';
 import { liveQemuPids } from '../../orchestrator/vm/process-registry.ts';
@@ -19,6 +18,7 @@ import {
   writeKexecInitramfs,
   writeTestInitramfs,
 } from './vm-initramfs.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 const MARKER = /HANDOVER-TEST-MARKER boot=(\d)/;
 let TEST_KERNEL = '';
@@ -30,14 +30,6 @@ async function pgrep(pattern: string): Promise<string[]> {
   return r.stdout.split('\n').filter((l) => l.includes('qemu-system'));
 }
 
-async function rejection(p: Promise<unknown>): Promise<HandoverError> {
-  const err: unknown = await p.then(
-    () => new Error('expected a rejection'),
-    (e: unknown) => e,
-  );
-  if (!(err instanceof HandoverError)) throw err instanceof Error ? err : new Error(String(err));
-  return err;
-}
 
 describe('VM layer on a real kernel', () => {
   let dir: string;

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HandoverError } from '../../orchestrator/errors.ts';
 import { ConsoleWatcher } from '../../orchestrator/vm/console.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'console');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
@@ -14,14 +14,6 @@ function feed(w: ConsoleWatcher, bytes: Buffer, chunk = 97): void {
   for (let i = 0; i < bytes.length; i += chunk) w.push(bytes.subarray(i, i + chunk));
 }
 
-async function rejection(p: Promise<unknown>): Promise<HandoverError> {
-  const err: unknown = await p.then(
-    () => new Error('expected a rejection'),
-    (e: unknown) => e,
-  );
-  if (!(err instanceof HandoverError)) throw err instanceof Error ? err : new Error(String(err));
-  return err;
-}
 
 const shutdown = { outcome: 'vm-failed', message: 'QEMU exited (code 0, guest-shutdown)' } as const;
 
