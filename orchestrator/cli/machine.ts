@@ -11,7 +11,7 @@ import { runCommand } from './run-command.ts';
 type Opts = KernelOptions & MachineCliOptions;
 
 /** Builds (or finds) the kernel, boots it and logs in, with progress on stderr. */
-async function bootFromCli(opts: Opts, signal: AbortSignal, extraAppend = ''): Promise<Machine> {
+async function bootFromCli(opts: Opts, signal: AbortSignal, extraAppend = '', interactiveConsole = false): Promise<Machine> {
   const progress = createProgress();
   const kernel = await buildKernel({ ...kernelRequest(opts), progress, signal });
   const machine = await startMachine({
@@ -22,6 +22,7 @@ async function bootFromCli(opts: Opts, signal: AbortSignal, extraAppend = ''): P
     progress,
     signal,
     append: [opts.append ?? '', extraAppend].join(' ').trim(),
+    interactiveConsole,
   });
   progress.info(describeBoot(machine));
   return machine;
@@ -112,7 +113,7 @@ export function registerConsole(program: Command): void {
   addMachineOptions(addKernelOptions(program.command('console').description('boot a guest and attach to its serial console (Ctrl-] to stop)'))).action(
     (opts: Opts) =>
       runCommand(async (signal) => {
-        await using m = await bootFromCli(opts, signal, 'handover.console=shell');
+        await using m = await bootFromCli(opts, signal, 'handover.console=shell', true);
         const stdin = process.stdin;
         process.stderr.write('serial console attached; Ctrl-] stops the guest\r\n');
         process.stdout.write(await readFile(m.vm.consoleLog));

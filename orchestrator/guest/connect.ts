@@ -37,8 +37,10 @@ export interface ConnectTuning {
 export const DEFAULT_TUNING = {
   bannerTimeoutMs: 300,
   handshakeTimeoutMs: 2000,
-  keepaliveIntervalMs: 1000,
-  keepaliveCountMax: 3,
+  // ~10 s: a TCG guest on a host busy building a kernel can miss a few seconds of probes; kexec is
+  // noticed on the console, not by keepalive, so this only bounds a command whose guest vanished.
+  keepaliveIntervalMs: 2000,
+  keepaliveCountMax: 5,
 } as const;
 
 /** Why an attempt failed; only `transient` is worth another try. */

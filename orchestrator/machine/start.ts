@@ -24,6 +24,8 @@ export interface MachineOptions {
   dir?: string;
   signal?: AbortSignal;
   progress?: Progress;
+  /** Lets the caller type into the serial console (handover console). */
+  interactiveConsole?: boolean;
 }
 
 /** A booted guest we can talk to: the VM, an SSH session, and the files of the run. */
@@ -66,6 +68,7 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
     extraAppend: [HANDOVER_APPEND, opts.append ?? ''].join(' ').trim(),
     accel: opts.accel ?? 'auto',
     logDir: dir,
+    serial: opts.interactiveConsole === true ? 'socket' : 'file',
     ...(opts.memoryMiB === undefined ? {} : { memoryMiB: opts.memoryMiB }),
     ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
   });

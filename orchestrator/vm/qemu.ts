@@ -1,16 +1,19 @@
-// Starting one QEMU process: its command line, its two sockets (QMP and serial console), its SSH port.
+// Starting one QEMU process: its command line, its QMP socket, its serial console, its SSH port.
 //
-// Sockets: this process listens and QEMU connects as the client (`-chardev socket,path=…` without
-// `server=on`). QEMU opens both while parsing its command line, before the guest runs a single
-// instruction, so no console byte can be lost, and there is no "socket file not there yet" polling
-// nor the `wait=on` ordering trap. QEMU's own `logfile=` keeps the raw bytes on disk regardless.
+// QMP: this process listens and QEMU connects as the client (`-chardev socket,path=…` without
+// `server=on`) while parsing its command line, so there is no "socket file not there yet" polling
+// nor the `wait=on` ordering trap. The serial console goes to a regular file that we follow
+// (serial-tail.ts): a file never refuses a write, so no byte is dropped however busy the host is.
+// Only an interactive console (`serial: 'socket'`) needs a socket, for the keys typed into it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, createWriteStream } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { delimiter, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { registerQemu } from './process-registry.ts';
+import { tailSerialLog } from './serial-tail.ts';
 import { QmpClient } from './qmp.ts';
 
 export const DEFAULT_QEMU = 'qemu-system-x86_64';
@@ -27,6 +30,8 @@ export interface QemuArgsInput {
   readonly qmpSocket: string;
   readonly serialSocket: string;
   readonly serialLog: string;
+  /** file: output only, never loses a byte; socket: also takes input (interactive console). */
+  readonly serial?: 'file' | 'socket' | undefined;
   readonly extraArgs?: readonly string[] | undefined;
 }
 
@@ -43,7 +48,10 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     // QMP first: both chardevs connect during argument parsing, in this order.
     '-chardev', `socket,id=qmp0,path=${optValue(i.qmpSocket)}`,
     '-mon', 'chardev=qmp0,mode=control',
-    '-chardev', `socket,id=ser0,path=${optValue(i.serialSocket)},logfile=${optValue(i.serialLog)},logappend=off`,
+    '-chardev',
+    i.serial === 'socket'
+      ? `socket,id=ser0,path=${optValue(i.serialSocket)},logfile=${optValue(i.serialLog)},logappend=off`
+      : `file,id=ser0,path=${optValue(i.serialLog)}`,
     '-serial', 'chardev:ser0',
     // Port 0: the host picks a free port, bound to loopback only; read back through `info usernet`.
     '-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:0-:22',
@@ -114,7 +122,10 @@ export interface QemuExit {
 export interface QemuInstance {
   readonly pid: number;
   readonly argv: readonly string[];
-  readonly serial: Socket;
+  /** The console's bytes as QEMU wrote them. */
+  readonly serial: Readable;
+  /** Where typed input goes: only for an interactive console (`serial: 'socket'`). */
+  readonly input: Socket | undefined;
   readonly qmp: QmpClient;
   readonly sshPort: number;
   /** Resolves once QEMU has exited and its QMP socket has been drained. */
@@ -157,10 +168,14 @@ export async function launchQemu(opts: LaunchOptions): Promise<QemuInstance> {
   const binary = opts.qemuBinary ?? DEFAULT_QEMU;
   const deadlineMs = opts.startDeadlineMs ?? 15_000;
 
-  const servers = await Promise.all([listen(qmpSocket), listen(serialSocket)]);
+  const interactive = opts.serial === 'socket';
+  const servers = await Promise.all([listen(qmpSocket), ...(interactive ? [listen(serialSocket)] : [])]);
   const [qmpServer, serialServer] = servers;
   const qmpConn = acceptOne(qmpServer);
-  const serialConn = acceptOne(serialServer);
+  // The file exists (empty) before QEMU starts, so following it never races QEMU's open.
+  const tail = interactive ? undefined : await tailSerialLog(opts.serialLog);
+  const serialConn: Promise<Readable> =
+    serialServer === undefined ? Promise.resolve((tail as NonNullable<typeof tail>).stream) : acceptOne(serialServer);
 
   const child = spawnTied(binary, argv, 'ignore-out');
   let stderr = '';
@@ -181,7 +196,8 @@ export async function launchQemu(opts: LaunchOptions): Promise<QemuInstance> {
       settled = true;
       stderrFile.end();
       exit = { code, signal, shutdownReason, stderr };
-      resolve(exit);
+      // Everything QEMU wrote is in the file now: read the rest, then end the console stream.
+      void (tail?.stop() ?? Promise.resolve()).finally(() => resolve(exit as QemuExit));
     };
     child.once('error', () => finish(null, null));
     child.once('exit', (code, signal) => {
@@ -244,6 +260,7 @@ export async function launchQemu(opts: LaunchOptions): Promise<QemuInstance> {
       pid,
       argv: [binary, ...argv],
       serial,
+      input: interactive ? (serial as Socket) : undefined,
       qmp: q,
       sshPort,
       exited,

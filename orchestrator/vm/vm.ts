@@ -53,6 +53,8 @@ export interface BootVmOptions {
   /** Crash-catalogue lines to ignore, e.g. a WARNING the scenario provokes on purpose. */
   readonly crashIgnore?: readonly RegExp[] | undefined;
   readonly startDeadlineMs?: number | undefined;
+  /** 'socket' lets writeConsole() type into ttyS0 (interactive use only: see qemu.ts); default 'file'. */
+  readonly serial?: 'file' | 'socket' | undefined;
 }
 
 export interface VmExit extends QemuExit {
@@ -126,6 +128,7 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
       cpus: options.cpus ?? 1,
       accelArgs: accel.qemuArgs,
       serialLog: consoleLog,
+      serial: options.serial,
       stderrLog,
       runtimeDir,
       qemuBinary: options.qemuBinary,
@@ -220,7 +223,9 @@ class RunningVm implements Vm {
     return () => this.#qemu.serial.off('data', fn);
   }
   writeConsole(data: string | Buffer): void {
-    if (!this.#qemu.serial.destroyed) this.#qemu.serial.write(data);
+    const input = this.#qemu.input;
+    if (input === undefined) throw new HandoverError('usage-error', 'this VM was started without an interactive console (serial: socket)');
+    if (!input.destroyed) input.write(data);
   }
   waitForLine(re: RegExp, opts: WaitOptions): Promise<LineMatch> {
     return this.console.waitForLine(re, opts);
