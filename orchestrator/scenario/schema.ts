@@ -108,10 +108,19 @@ export const STEP_SCHEMAS = {
       exists: z.boolean().default(true),
       fdt_header: z.boolean().optional().describe('starts with a valid FDT header (magic d00dfeed, version, block layout)'),
       fdt_compatible: z.string().optional().describe('the whole blob is a valid FDT whose root compatible matches, * as a wildcard: "kho-v*"'),
+      fdt_property: z
+        .strictObject({
+          node: z.string().min(1).describe('path in the FDT, e.g. / or /LUO'),
+          name: z.string().min(1),
+          u64: z.number().int().nonnegative().optional().describe('the value as a native-endian (little-endian on x86_64) u64, as KHO stores it'),
+          string: z.string().optional(),
+        })
+        .optional()
+        .describe('the whole blob is a valid FDT with this property (and value)'),
       min_size: z.number().int().nonnegative().optional(),
       max_size: z.number().int().nonnegative().optional(),
     }),
-    'check a KHO debugfs entry: present or absent, FDT compatible, size',
+    'check a KHO debugfs entry: present or absent, FDT header, compatible, property, size',
   ),
   log: step(
     'log',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import { compatible, parseFdtHeader, readFdt } from '../kho/fdt.ts';
+import { compatible, findNode, parseFdtHeader, property, readFdt, string as fdtString, u64le, type Fdt } from '../kho/fdt.ts';
 import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
 import { writeFile } from 'node:fs/promises';
 import { fireKexec, loadKexec } from '../machine/kexec.ts';
@@ -197,10 +197,26 @@ async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugf
       throw new StepFailure(`kho/${rel} does not start with a valid FDT header: ${(err as Error).message}`);
     }
   }
+  const parsed = (): Fdt => {
+    const r = readFdt(file.data);
+    if (!r.ok) throw new StepFailure(`kho/${rel} is not a valid FDT: ${r.error.message}`);
+    return r.fdt;
+  };
+  if (d.fdt_property !== undefined) {
+    const p = d.fdt_property;
+    const node = findNode(parsed(), p.node);
+    if (node === undefined) throw new StepFailure(`kho/${rel}: no node ${p.node}`);
+    const prop = property(node, p.name);
+    if (prop === undefined) throw new StepFailure(`kho/${rel}: node ${p.node} has no property ${p.name}`);
+    if (p.u64 !== undefined && u64le(prop) !== BigInt(p.u64)) {
+      throw new StepFailure(`kho/${rel}: ${p.node} ${p.name} is ${u64le(prop)} (little-endian u64), expected ${p.u64}`);
+    }
+    if (p.string !== undefined && fdtString(prop) !== p.string) {
+      throw new StepFailure(`kho/${rel}: ${p.node} ${p.name} is '${fdtString(prop)}', expected '${p.string}'`);
+    }
+  }
   if (d.fdt_compatible !== undefined) {
-    const fdt = readFdt(file.data);
-    if (!fdt.ok) throw new StepFailure(`kho/${rel} is not a valid FDT: ${fdt.error.message}`);
-    const compat = compatible(fdt.fdt.root);
+    const compat = compatible(parsed().root);
     const glob = new RegExp(`^${d.fdt_compatible.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
     if (!compat.some((c) => glob.test(c))) throw new StepFailure(`kho/${rel}: root compatible is [${compat.join(', ')}], expected ${d.fdt_compatible}`);
     return { exists, size, compatible: compat };
