@@ -137,6 +137,9 @@ try {
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
   await writeFile(file, `${JSON.stringify({ rows, upstreamOk }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
-} finally {
   await rm(work, { recursive: true, force: true });
+} catch (err) {
+  // Keep what a failed run wrote (results.json, consoles): the evidence of what went wrong.
+  console.error(`bench failed; its files are kept in ${work}`);
+  throw err;
 }
