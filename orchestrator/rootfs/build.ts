@@ -19,7 +19,7 @@ import { ImageTree } from './tree.ts';
 export interface RootfsSpec {
   /** Include dir of the kernel's exported uapi headers (`headers_install`), with linux/liveupdate.h. */
   readonly uapiInclude: string;
-  /** Holds packages.txt, init and agent/handover-agent.c. Default: the package's rootfs/. */
+  /** Holds packages.txt, init and agent/ (every .c there is compiled and hashed). Default: the package's rootfs/. */
   readonly sourceDir?: string;
   /** Ignore a cached image and rebuild (the cache entry is replaced). */
   readonly rebuild?: boolean;

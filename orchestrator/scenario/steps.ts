@@ -19,15 +19,15 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     case 'open_liveupdate': {
       const r = await ctx.agent.start();
       ctx.agentUp = r.ok;
-      return expectOk(ctx, step, r.ok ? r : { ...r, message: `open(/dev/liveupdate): ${describeReply(r)}` });
+      return expectOk(step, r.ok ? r : { ...r, message: `open(/dev/liveupdate): ${describeReply(r)}` });
     }
     case 'create_session':
-      return expectOk(ctx, step, await call(ctx, { op: 'create-session', name: step.create_session }));
+      return expectOk(step, await call(ctx, { op: 'create-session', name: step.create_session }));
     case 'memfd': {
       const m = step.memfd;
       const size = parseSize(m.size, ctx.memoryMiB);
       const started = performance.now();
-      const r = expectOk(ctx, step, await call(ctx, { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [] }));
+      const r = expectOk(step, await call(ctx, { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [] }));
       if (r.ok) {
         ctx.memfds.set(m.id, { size: Number(r.size), sha256: String(r.sha256), seals: (r.seals as string[] | undefined) ?? [] });
         if (size >= 64 << 20) ctx.figures[`memfd ${m.id} create+fill+hash ms`] = Math.round(performance.now() - started);
@@ -37,21 +37,21 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     case 'preserve': {
       const p = step.preserve;
       const req = 'memfd' in p ? { op: 'preserve', session: p.session, token: p.token, memfd: p.memfd } : { op: 'preserve-fd', session: p.session, token: p.token, path: p.path };
-      return expectOk(ctx, step, await call(ctx, req));
+      return expectOk(step, await call(ctx, req));
     }
     case 'close_session':
-      return expectOk(ctx, step, await call(ctx, { op: 'close-session', session: step.close_session }));
+      return expectOk(step, await call(ctx, { op: 'close-session', session: step.close_session }));
     case 'write_memfd':
-      return expectOk(ctx, step, await call(ctx, { op: 'write-memfd', id: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
+      return expectOk(step, await call(ctx, { op: 'write-memfd', id: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
     case 'kill_holder': {
-      const r = expectOk(ctx, step, await call(ctx, { op: 'exit' }));
+      const r = expectOk(step, await call(ctx, { op: 'exit' }));
       ctx.agentUp = false;
       return r;
     }
     case 'finish':
-      return expectOk(ctx, step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
+      return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
     case 'agent':
-      return expectOk(ctx, step, await call(ctx, step.agent));
+      return expectOk(step, await call(ctx, step.agent));
     case 'kexec_load': {
       const syscall = ctx.overrides.kexecSyscall ?? step.kexec_load.syscall;
       const r = await loadKexec(ctx.machine, { syscall });
@@ -102,7 +102,7 @@ function diagnosisInput(ctx: StepContext): { syscall?: 'file' | 'legacy'; append
 }
 
 /** An errno reply fails the step, unless the step expects exactly that errno. */
-function expectOk(_ctx: StepContext, step: Step, r: AgentReply): AgentReply {
+function expectOk(step: Step, r: AgentReply): AgentReply {
   const want = step.expect_error;
   if (want === undefined) {
     if (!r.ok) throw new StepFailure(`${step.kind.replace('_', ' ')} failed: ${describeReply(r)}`, [JSON.stringify(r)]);
