@@ -93,6 +93,7 @@ describe('teardown', () => {
     for (let i = 0; i < 300 && !out.includes('Ctrl-C to stop'); i++) await sleep(200);
     expect(out).toMatch(/ssh: +ssh -i \S+ -p \d+ .*root@127\.0\.0\.1/);
     const qemu = await qemuChildrenOf(child.pid ?? 0);
+    expect(qemu.length).toBe(1); // else the checks below would pass on nothing
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     for (const q of qemu) expect(alive(q)).toBe(false);
