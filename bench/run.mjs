@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite]
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,15 +127,63 @@ async function benchScenarios(work) {
   if (!upstreamOk) console.log('note: an upstream vmtest.sh run did not pass');
 }
 
+// `series --each` on the test fixture series, against a hard-linked copy of the cached Debian tree,
+// in a private cache without ccache: the base build is a cold build, each patch after it reuses the
+// previous output dir. Both come from the same series.json.
+async function benchSeries(work) {
+  const debian = await buildKernel();
+  const tree = join(work, 'series-linux');
+  await execa('cp', ['-al', debian.metadata.source.dir, tree]);
+  const out = join(work, 'series');
+  const t = performance.now();
+  const r = await execa(
+    'node',
+    ['bin/handover.js', 'series', 'test/fixtures/series/series.mbx', '--kernel', tree, '--no-ccache', '--scenarios', 'memfd-round-trip', '--accel', 'tcg', '-r', 'json', '-o', out],
+    { env: { HANDOVER_CACHE_DIR: join(work, 'series-cache') }, stdin: 'ignore', reject: false },
+  );
+  const total = (performance.now() - t) / 1000;
+  const s = JSON.parse(await readFile(join(out, 'series.json'), 'utf8'));
+  const builds = s.patches.map((p) => p.build?.seconds).filter((x) => typeof x === 'number');
+  const tests = s.patches.map((p) => (p.tests?.durationMs ?? NaN) / 1000).filter((x) => !Number.isNaN(x));
+  console.log(`
+series --each (${s.patches.length} patches, memfd-round-trip each, no ccache; exit ${r.exitCode}, first bad: ${s.firstBad?.index ?? 'none'})`);
+  record('cold base build', s.base.build?.seconds, undefined, 'the series base: fresh output dir, no ccache');
+  record('per-patch build (median)', median(builds), undefined, `incremental; each: ${builds.map((b) => b.toFixed(1)).join(', ')} s`);
+  record('per-patch scenarios (median)', median(tests), undefined, 'memfd-round-trip');
+  record('series wall', total, undefined, 'throwaway git repo + base + every patch');
+}
+
+// The shipped suite at --jobs 1 and --jobs 2 on the default kernel (warm), and whether they agree.
+async function benchSuite(work) {
+  await buildKernel();
+  const run = async (jobs) => {
+    const out = join(work, `suite-j${jobs}`);
+    const t = performance.now();
+    await execa('node', ['bin/handover.js', 'run', '--jobs', String(jobs), '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false });
+    const secs = (performance.now() - t) / 1000;
+    const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    return { secs, statuses: res.scenarios.map((x) => `${x.name}:${x.status}`).sort().join(' '), summary: res.summary };
+  };
+  const j1 = await run(1);
+  const j2 = await run(2);
+  console.log(`
+shipped suite, warm (${j1.summary.passed} passed at --jobs 1, ${j2.summary.passed} at --jobs 2; results ${j1.statuses === j2.statuses ? 'agree' : 'DIFFER'})`);
+  record('suite --jobs 1', j1.secs, undefined);
+  record('suite --jobs 2', j2.secs, undefined, `speed-up ${(j1.secs / j2.secs).toFixed(2)}x`);
+  return j1.statuses === j2.statuses;
+}
+
 const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
 try {
   const upstreamOk = only === undefined || only === 'build' ? await benchBuild(work) : undefined;
   if (only === undefined || only === 'machine') await benchMachine();
   if (only === undefined || only === 'scenarios') await benchScenarios(work);
+  if (only === undefined || only === 'series') await benchSeries(work);
+  const suiteAgrees = only === undefined || only === 'suite' ? await benchSuite(work) : undefined;
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-  await writeFile(file, `${JSON.stringify({ rows, upstreamOk }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
   await rm(work, { recursive: true, force: true });
 } catch (err) {
