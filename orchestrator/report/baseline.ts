@@ -100,9 +100,11 @@ export function formatComparison(c: Comparison): string[] {
   const lines = [`compared with ${c.baseline} (run of ${c.baselineStartedAt}): ${counts.join(', ') || 'nothing to compare'}`];
   for (const k of COMPARISON_CLASSES) {
     if (k === 'still-passing') continue;
-    for (const s of c.scenarios.filter((x) => x.class === k)) {
-      lines.push(`  ${k.padEnd(13)} ${s.name}${s.previous === undefined ? '' : ` (was ${s.previous}${k === 'removed' ? '' : `, now ${s.current}`})`}`);
-    }
+    const these = c.scenarios.filter((x) => x.class === k);
+    if (these.length === 0) continue;
+    // Changes get a line each; what merely did not run on one side is listed on one line.
+    if (k === 'new' || k === 'removed' || k === 'skipped') lines.push(`  ${k.padEnd(13)} ${these.map((s) => s.name).join(', ')}`);
+    else for (const s of these) lines.push(`  ${k.padEnd(13)} ${s.name} (${s.previous === undefined ? 'not in the baseline' : `was ${s.previous}`}, now ${s.current})`);
   }
   return lines;
 }

@@ -85,7 +85,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     if (names.has(s.name)) throw new HandoverError('usage-error', `two scenarios are named '${s.name}' (${s.file} and another): names must be unique`);
     names.add(s.name);
   }
-  const kernels = await buildKernels(opts);
+  const { base, kernels } = await buildKernels(opts);
   const { jobs, notes } = planJobs(opts.jobs ?? 1, opts.scenarios);
   for (const n of notes) for (const r of reporters) r.note?.(n);
 
@@ -109,7 +109,9 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
 
   const done = results.filter((r): r is ScenarioResult => r !== undefined);
   const accel = accels.findLast((a) => a !== undefined) ?? { accel: 'unknown', reason: 'no scenario booted' };
-  const kernel = kernels[0]?.build;
+  // The kernel under test, without what a scenario adds (a shard of debug-profile scenarios only
+  // still names the same kernel as the others, so its results merge with theirs).
+  const kernel = base?.build;
   const run: RunResult = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
@@ -144,13 +146,9 @@ interface PreparedKernel {
  * parallel machines only ever find them in the cache. Scenarios with the same profiles and config
  * share one build.
  */
-async function buildKernels(opts: RunOptions): Promise<PreparedKernel[]> {
+async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: PreparedKernel[] }> {
   const byKey = new Map<string, PreparedKernel>();
-  const out: PreparedKernel[] = [];
-  for (const scenario of opts.scenarios) {
-    if (opts.signal?.aborted === true) break;
-    const profiles = [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])];
-    const config = [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])];
+  const get = async (profiles: string[], config: string[]): Promise<PreparedKernel> => {
     const key = JSON.stringify([profiles, config]);
     let k = byKey.get(key);
     if (k === undefined) {
@@ -160,9 +158,16 @@ async function buildKernels(opts: RunOptions): Promise<PreparedKernel[]> {
       k = { build, ms: Math.round(performance.now() - t0) };
       byKey.set(key, k);
     }
-    out.push(k);
+    return k;
+  };
+  if (opts.scenarios.length === 0) return { kernels: [] };
+  const base = await get([...(opts.kernel?.profiles ?? [])], [...(opts.kernel?.config ?? [])]);
+  const kernels: PreparedKernel[] = [];
+  for (const scenario of opts.scenarios) {
+    if (opts.signal?.aborted === true) break;
+    kernels.push(await get([...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])], [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])]));
   }
-  return out;
+  return { base, kernels };
 }
 
 /**
