@@ -92,20 +92,28 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   const results: (ScenarioResult | undefined)[] = opts.scenarios.map(() => undefined);
   const accels: ({ accel: string; reason: string } | undefined)[] = [];
   let next = 0;
+  // A bug in one worker stops the others from taking new scenarios; the ones running finish
+  // (their VMs are stopped in runOne) before the error goes up.
+  let bug: { err: unknown } | undefined;
   const worker = async () => {
-    for (;;) {
+    while (bug === undefined) {
       const i = next++;
       const scenario = opts.scenarios[i];
       if (scenario === undefined || opts.signal?.aborted === true) return;
       const kernel = kernels[i] as PreparedKernel;
-      for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
-      const result = await runWithRetries(scenario, kernel, opts, reporters);
-      accels[i] = result.accel;
-      results[i] = result.result;
-      for (const r of reporters) r.scenarioEnd?.(result.result);
+      try {
+        for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
+        const result = await runWithRetries(scenario, kernel, opts, reporters);
+        accels[i] = result.accel;
+        results[i] = result.result;
+        for (const r of reporters) r.scenarioEnd?.(result.result);
+      } catch (err) {
+        bug ??= { err };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+  if (bug !== undefined) throw bug.err;
 
   const done = results.filter((r): r is ScenarioResult => r !== undefined);
   const accel = accels.findLast((a) => a !== undefined) ?? { accel: 'unknown', reason: 'no scenario booted' };
