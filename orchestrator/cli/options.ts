@@ -12,13 +12,17 @@ export interface KernelOptions {
   ccache: boolean;
 }
 
-/** The options that choose and configure a kernel: the same on every command that needs one. */
-export function addKernelOptions(cmd: Command): Command {
+/**
+ * The options that choose and configure a kernel: the same on every command that needs one.
+ * `makeJobsFlag` renames `-j, --jobs` (make's parallelism) where --jobs means something else:
+ * `run` says `--build-jobs` and keeps --jobs for VMs.
+ */
+export function addKernelOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
   return cmd
     .option('-k, --kernel <spec>', 'debian:linux-source-X.Y[@suite], git:<repo>#<ref>, or a path', DEFAULT_KERNEL_SPEC)
     .option('-c, --config <fragment|CONFIG_X=val>', 'a fragment file or one item, after the built-in ones (repeatable)', collect, [])
     .option('-p, --profile <name>', 'a built-in profile, e.g. debug (repeatable)', collect, [])
-    .option('-j, --jobs <n>', 'parallel make jobs (default: CPU count)', positiveInt)
+    .option(opts.makeJobsFlag ?? '-j, --jobs <n>', 'parallel make jobs (default: CPU count)', positiveInt)
     .option('--no-ccache', 'do not use ccache even when installed');
 }
 
@@ -40,6 +44,13 @@ export function addMachineOptions(cmd: Command): Command {
     .addOption(new Option('--accel <accel>', 'accelerator: auto probes KVM and falls back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .option('-m, --memory <MiB>', 'guest memory in MiB', positiveInt, 1024)
     .option('--cpus <n>', 'guest CPUs', positiveInt, 2);
+}
+
+/** A whole number ≥ 0 (e.g. --retries 0). */
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return n;
 }
 
 /** Commander reports an InvalidArgumentError with the option's name; we exit 2 for it. */

@@ -1,45 +1,61 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
-import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
+import { loadBaseline, storeInHistory, type Baseline } from '../report/baseline.ts';
+import { consoleReporter, summaryLine, type Reporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
-import { toJUnit } from '../report/junit.ts';
-import { toKtap } from '../report/ktap.ts';
 import type { RunResult } from '../report/results.ts';
+import { parseReporters, REPORTERS, writeReports } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
 import { runScenarios } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
-import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
+import { parseShard, shardOf, suiteOrder, type Shard } from '../scenario/shard.ts';
+import { addKernelOptions, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 
-const REPORTERS = ['console', 'junit', 'json', 'ktap'] as const;
-
-interface RunCliOptions extends KernelOptions {
+interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
   reporter: string;
   output: string;
   accel: 'auto' | 'kvm' | 'tcg';
   kexecSyscall?: 'file' | 'legacy';
   append?: string;
   kexecAppend?: string;
+  jobs: number;
+  buildJobs?: number;
+  retries: number;
+  shard?: Shard;
+  baseline?: string;
+  history?: string;
 }
 
 /** Files for the machine reporters, written when the run ends. */
 function fileReporter(dir: string, kinds: readonly string[]): Reporter {
   return {
     async runEnd(run: RunResult) {
-      await mkdir(dir, { recursive: true });
-      if (kinds.includes('json')) await writeFile(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
-      if (kinds.includes('junit')) await writeFile(join(dir, 'junit.xml'), toJUnit(run));
-      if (kinds.includes('ktap')) await writeFile(join(dir, 'results.ktap'), toKtap(run));
+      await writeReports(dir, run, kinds);
     },
   };
 }
 
+/** 0 when everything passed, 1 on a failure, else the first infrastructure error's code. */
+export function exitCodeFor(run: RunResult): number {
+  if (run.summary.failed > 0) return 1;
+  const infra = run.scenarios.find((r) => r.status === 'error');
+  return infra === undefined ? 0 : OUTCOMES[infra.outcome ?? 'vm-failed'].exit;
+}
+
+/** `--baseline`, read before anything starts; an empty history directory is no baseline yet. */
+export async function baselineFor(path: string | undefined): Promise<Baseline | undefined> {
+  if (path === undefined) return undefined;
+  const b = await loadBaseline(path);
+  if (b === undefined) process.stderr.write(`note: --baseline ${path}: no results there yet, nothing to compare\n`);
+  return b;
+}
+
 export function registerRun(program: Command): void {
-  addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'))
+  addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' })
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
     .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap')
     .option('-o, --output <dir>', 'where results and artifacts go', 'handover-results')
@@ -47,42 +63,53 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))
     .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
+    .option('-j, --jobs <n>', 'VMs at once (lowered to what CPUs and free memory allow)', positiveInt, 1)
+    .option('--retries <n>', 'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout); failures are never retried', nonNegativeInt, 1)
+    .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
+    .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
+    .option('--history <dir>', "also store this run's results.json there, named by its start time")
     .action((args: string[], opts: RunCliOptions) =>
       runCommand(async (signal) => {
-        const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = kinds.find((k) => !(REPORTERS as readonly string[]).includes(k));
+        const { kinds, bad } = parseReporters(opts.reporter);
         if (bad !== undefined) {
           process.stderr.write(`handover: usage-error: --reporter ${bad}: expected some of ${REPORTERS.join(', ')}\n`);
           return OUTCOMES['usage-error'].exit;
         }
         // Everything is validated before anything starts.
-        const scenarios = await loadScenarios(await findScenarioFiles(args));
+        const all = await loadScenarios(await findScenarioFiles(args));
+        const baseline = await baselineFor(opts.baseline);
+        const scenarios = opts.shard === undefined ? all : shardOf(all, opts.shard);
+        if (opts.shard !== undefined && scenarios.length === 0) {
+          process.stderr.write(`shard ${opts.shard.index}/${opts.shard.total}: no scenarios in this shard (${all.length} in all): writing empty reports\n`);
+        }
         const output = resolve(opts.output);
         const reporters: Reporter[] = [fileReporter(output, kinds)];
-        if (kinds.includes('console')) reporters.unshift(consoleReporter());
+        if (kinds.includes('console')) reporters.unshift(consoleReporter(process.stderr, process.stdout, { buffered: opts.jobs > 1 }));
         const run = await runScenarios({
           scenarios,
           // A cold kernel build takes minutes: show it like `kernel build` does.
-          kernel: { ...kernelRequest(opts), progress: createProgress() },
+          kernel: { ...kernelRequest({ ...opts, ...(opts.buildJobs === undefined ? {} : { jobs: opts.buildJobs }) }), progress: createProgress() },
           accel: opts.accel,
           output,
           reporters,
           agentFor,
           signal,
+          jobs: opts.jobs,
+          retries: opts.retries,
+          ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
+          ...(baseline === undefined ? {} : { baseline }),
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
             ...(opts.append === undefined ? {} : { append: opts.append }),
             ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
           },
         });
-        const s = run.summary;
         // A plain closing line that CI systems read (the console reporter already printed it).
-        if (!kinds.includes('console')) process.stdout.write(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}\n`);
+        if (!kinds.includes('console')) process.stdout.write(`${summaryLine(run)}\n`);
         process.stderr.write(`results: ${output}\n`);
+        if (opts.history !== undefined && !signal.aborted) process.stderr.write(`history: ${await storeInHistory(opts.history, run)}\n`);
         if (signal.aborted) return OUTCOMES.interrupted.exit;
-        if (s.failed > 0) return 1;
-        const infra = run.scenarios.find((r) => r.status === 'error');
-        return infra === undefined ? 0 : OUTCOMES[infra.outcome ?? 'vm-failed'].exit;
+        return exitCodeFor(run);
       }),
     );
 }

@@ -25,8 +25,8 @@ export interface RunKeys {
 }
 
 export function generateRunKeys(comment = 'handover'): RunKeys {
-  const client = utils.generateKeyPairSync('ed25519', { comment: `${comment}-client` });
-  const host = utils.generateKeyPairSync('ed25519', { comment: `${comment}-host` });
+  const client = ed25519Pair(`${comment}-client`);
+  const host = ed25519Pair(`${comment}-host`);
   return {
     client: { privateKey: client.private, publicKey: client.public },
     host: {
@@ -36,6 +36,23 @@ export function generateRunKeys(comment = 'handover'): RunKeys {
       blob: publicKeyBlob(host.public),
     },
   };
+}
+
+/**
+ * ssh2's keygen strips leading zero bytes from the ed25519 public key it reads out of the DER
+ * BIT STRING, so a key whose public half starts with 0x00 comes out 31 bytes long and malformed
+ * (seen about once in a thousand; one scenario run makes two keys). Such a pair is drawn again.
+ */
+function ed25519Pair(comment: string): { private: string; public: string } {
+  for (let i = 0; ; i++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    try {
+      openSshEd25519ToDropbear(pair.private);
+      return pair;
+    } catch (err) {
+      if (i >= 8) throw err;
+    }
+  }
 }
 
 /** The SSH wire-format blob of a one-line public key. */

@@ -1,3 +1,4 @@
+import { formatComparison } from './baseline.ts';
 import type { RunResult, ScenarioResult, StepResult } from './results.ts';
 import { formatSeconds } from './progress.ts';
 
@@ -5,36 +6,78 @@ export interface Reporter {
   scenarioStart?(name: string, description: string): void;
   step?(scenario: string, step: StepResult): void;
   scenarioEnd?(result: ScenarioResult): void;
+  /** Something the user should know about the run itself (jobs lowered, a retry). */
+  note?(line: string): void;
   runEnd?(run: RunResult): Promise<void> | void;
 }
 
 const MARK = { passed: 'ok  ', failed: 'FAIL', skipped: 'skip', error: 'ERR ', xfail: 'xfail' } as const;
 
+export interface ConsoleReporterOptions {
+  /**
+   * Several scenarios at once (`--jobs` > 1): each scenario's lines are held back and printed as
+   * one block when it ends, and the run ends with one line per scenario in suite order.
+   */
+  buffered?: boolean;
+}
+
 /** Live lines per scenario and step, then what broke and where, then a summary. */
-export function consoleReporter(stream: NodeJS.WritableStream = process.stderr, summary: NodeJS.WritableStream = process.stdout): Reporter {
+export function consoleReporter(
+  stream: NodeJS.WritableStream = process.stderr,
+  summary: NodeJS.WritableStream = process.stdout,
+  opts: ConsoleReporterOptions = {},
+): Reporter {
   const w = (line: string) => stream.write(`${line}\n`);
+  const held = new Map<string, string[]>();
+  const out = (scenario: string, line: string) => {
+    const lines = held.get(scenario);
+    if (lines === undefined) w(line);
+    else lines.push(line);
+  };
   return {
     scenarioStart(name, description) {
-      w(`▶ ${name}: ${description}`);
+      if (opts.buffered === true) held.set(name, []);
+      out(name, `▶ ${name}: ${description}`);
     },
-    step(_scenario, st) {
-      const note = st.status === 'passed' ? (st.message ?? '') : st.status === 'skipped' ? '' : (st.message ?? '');
-      w(`  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${note === '' ? '' : `: ${note}`}`);
+    step(scenario, st) {
+      const note = st.status === 'skipped' ? '' : (st.message ?? '');
+      out(scenario, `  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${note === '' ? '' : `: ${note}`}`);
+    },
+    note(line) {
+      w(`note: ${line}`);
     },
     scenarioEnd(r) {
-      const extra = r.blackoutsMs.length > 0 ? `, blackout ${r.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}` : '';
-      w(`${MARK[r.status]} ${r.name} in ${formatSeconds(r.durationMs / 1000)}${extra}${r.status === 'skipped' ? `: ${r.message ?? ''}` : ''}`);
-      if (r.status === 'failed' || r.status === 'error') {
-        w(`  ${r.outcome ?? 'failed'}: ${r.message ?? ''}`);
-        for (const e of r.evidence ?? []) w(`    ${e}`);
-        w(`  artifacts: ${r.artifactsDir}`);
-      }
+      for (const line of scenarioLines(r)) out(r.name, line);
+      const lines = held.get(r.name);
+      held.delete(r.name);
+      if (lines !== undefined) stream.write(`${lines.join('\n')}\n`);
     },
     runEnd(run) {
-      const s = run.summary;
       w('');
-      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios in ${formatSeconds(run.durationMs / 1000)}`);
-      summary.write(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}\n`);
+      if (opts.buffered === true) for (const r of run.scenarios) w(scenarioLines(r)[0] ?? '');
+      const shard = run.shard === undefined ? '' : ` (shard ${run.shard.index}/${run.shard.total} of ${run.shard.suite.length})`;
+      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
+      if (run.shard !== undefined && run.scenarios.length === 0) w(`shard ${run.shard.index}/${run.shard.total} has no scenarios: empty reports`);
+      if (run.comparison !== undefined) for (const line of formatComparison(run.comparison)) w(line);
+      summary.write(`${summaryLine(run)}\n`);
     },
   };
+}
+
+/** The closing line CI systems read. */
+export function summaryLine(run: RunResult): string {
+  const s = run.summary;
+  return `${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}`;
+}
+
+function scenarioLines(r: ScenarioResult): string[] {
+  const extra = r.blackoutsMs.length > 0 ? `, blackout ${r.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}` : '';
+  const tries = (r.attempts?.length ?? 1) > 1 ? `, attempt ${r.attempts?.length} (earlier: ${(r.attempts ?? []).slice(0, -1).map((a) => a.outcome ?? a.status).join(', ')})` : '';
+  const lines = [`${MARK[r.status]} ${r.name} in ${formatSeconds(r.durationMs / 1000)}${extra}${tries}${r.status === 'skipped' ? `: ${r.message ?? ''}` : ''}`];
+  if (r.status === 'failed' || r.status === 'error') {
+    lines.push(`  ${r.outcome ?? 'failed'}: ${r.message ?? ''}`);
+    for (const e of r.evidence ?? []) lines.push(`    ${e}`);
+    lines.push(`  artifacts: ${r.artifactsDir}`);
+  }
+  return lines;
 }

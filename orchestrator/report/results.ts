@@ -35,6 +35,38 @@ export interface ScenarioResult {
   /** Named figures the scenario measured (e.g. large-memfd fill, retrieve). */
   figures: Record<string, number>;
   artifactsDir: string;
+  /** Wall time spent getting this scenario's kernel (a cache hit is about a second), ms. */
+  kernelBuildMs?: number;
+  /** QEMU start → sshd up on the console, ms (the first boot of the last attempt). */
+  bootMs?: number;
+  /**
+   * Every attempt, oldest first, when an infrastructure error was retried (see runner.ts
+   * RETRIED_OUTCOMES); the last one is this result. Absent when the first attempt was final.
+   */
+  attempts?: Attempt[];
+}
+
+export interface Attempt {
+  attempt: number;
+  status: Status;
+  outcome?: Outcome;
+  message?: string;
+  durationMs: number;
+  /** Where that attempt's artifacts are: `<scenario>/attempt-N/` for the earlier ones. */
+  artifactsDir: string;
+}
+
+/** How each scenario compares with a previous run (`handover run --baseline`). */
+export type ComparisonClass = 'still-passing' | 'new-failure' | 'fixed' | 'still-failing' | 'flaky' | 'new' | 'removed' | 'skipped';
+
+export interface Comparison {
+  /** The baseline results.json. */
+  baseline: string;
+  baselineStartedAt: string;
+  /** In this run's order, then the removed ones. A removed scenario has `current: 'skipped'` (it did not run). */
+  scenarios: { name: string; previous?: Status; current: Status; class: ComparisonClass }[];
+  /** Every class, zeros included. */
+  counts: Record<string, number>;
 }
 
 export interface RunResult {
@@ -45,6 +77,13 @@ export interface RunResult {
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];
   summary: { passed: number; failed: number; skipped: number; error: number; xfail: number };
+  /** This run is shard `index` of `total` (1-based) of `suite` (every scenario name, in suite order). */
+  shard?: { index: number; total: number; suite: string[] };
+  /** VMs run at once. */
+  jobs?: number;
+  /** Set by `merge-reports`: the results it joined. */
+  mergedFrom?: { source: string; startedAt: string; durationMs: number; shard?: string }[];
+  comparison?: Comparison;
 }
 
 export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {

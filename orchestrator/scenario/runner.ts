@@ -1,12 +1,15 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { HandoverError } from '../errors.ts';
+import { HandoverError, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { probeKhoCapabilities } from '../kho/caps.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
-import { summarize, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import { compareRuns, type Baseline } from '../report/baseline.ts';
+import { summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import { buildRootfs } from '../rootfs/build.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
@@ -25,33 +28,98 @@ export interface RunOptions {
   /** Makes the guest agent client for a machine. */
   agentFor: (m: Machine) => AgentPort;
   signal?: AbortSignal;
+  /** VMs at once (default 1); lowered to what the CPUs and free memory allow (see planJobs). */
+  jobs?: number;
+  /** Extra attempts for a scenario that ended in an infrastructure error (default 1). */
+  retries?: number;
+  /** Recorded in the result; the caller has already picked this shard's scenarios. */
+  shard?: RunResult['shard'];
+  /** Compare the results with this previous run (RunResult.comparison). */
+  baseline?: Baseline;
 }
 
 const DEFAULT_MEMORY_MIB = 1024;
+/** What one QEMU (TCG translation cache, devices, the process) takes beyond its guest's RAM. */
+const QEMU_OVERHEAD_MIB = 384;
 
-/** Runs every scenario in a fresh machine, in order; never throws for a scenario's failure. */
+/**
+ * The outcomes a scenario is retried on: the machine around the test failed, not the test.
+ * kexec-timeout is among them (a kexec'd kernel that does not come up under a loaded TCG host is
+ * usually the host); a kernel that does not come up twice is still reported. Never retried:
+ * test-failed and kernel-crash (the kernel's fault: a finding), step-failed (a step's own deadline
+ * or a step that could not run), accel-unusable (the same answer every time).
+ */
+export const RETRIED_OUTCOMES: ReadonlySet<Outcome> = new Set(['boot-timeout', 'ssh-failed', 'vm-failed', 'kexec-timeout']);
+
+/** How many VMs to run at once: the request, bounded by CPUs, free memory and the scenario count. */
+export function planJobs(
+  requested: number,
+  scenarios: readonly Scenario[],
+  host: { cpus: number; freeMiB: number } = { cpus: availableParallelism(), freeMiB: Math.floor(freemem() / 2 ** 20) },
+): { jobs: number; notes: string[] } {
+  const notes: string[] = [];
+  let jobs = Math.max(1, Math.floor(requested));
+  if (jobs > host.cpus) {
+    notes.push(`--jobs ${jobs} lowered to ${host.cpus}: this machine has ${host.cpus} CPUs`);
+    jobs = host.cpus;
+  }
+  const perGuest = Math.max(0, ...scenarios.map((s) => s.boot?.memory ?? DEFAULT_MEMORY_MIB)) + QEMU_OVERHEAD_MIB;
+  const fit = Math.max(1, Math.floor(host.freeMiB / perGuest));
+  if (jobs > fit) {
+    notes.push(`--jobs ${jobs} lowered to ${fit}: ${host.freeMiB} MiB free, up to ${perGuest} MiB per VM (guest memory + QEMU)`);
+    jobs = fit;
+  }
+  return { jobs: Math.max(1, Math.min(jobs, scenarios.length)), notes };
+}
+
+/**
+ * Runs every scenario in a fresh machine, `jobs` at a time; never throws for a scenario's
+ * failure. The kernels the scenarios need are built first, one after the other; the results come
+ * back in the order of `scenarios`, whatever order they finished in.
+ */
 export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const reporters = opts.reporters ?? [];
-  const results: ScenarioResult[] = [];
-  let firstKernel: KernelBuild | undefined;
-  let accel = { accel: 'unknown', reason: 'no scenario booted' };
-  for (const scenario of opts.scenarios) {
-    if (opts.signal?.aborted === true) break;
-    for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
-    const kernel = await buildKernel({
-      ...opts.kernel,
-      profiles: [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])],
-      config: [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])],
-      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-    });
-    firstKernel ??= kernel;
-    const result = await runOne(scenario, kernel, opts, reporters);
-    if (result.accel !== undefined) accel = result.accel;
-    results.push(result.result);
-    for (const r of reporters) r.scenarioEnd?.(result.result);
+  const names = new Set<string>();
+  for (const s of opts.scenarios) {
+    if (names.has(s.name)) throw new HandoverError('usage-error', `two scenarios are named '${s.name}' (${s.file} and another): names must be unique`);
+    names.add(s.name);
   }
-  const kernel = firstKernel;
+  const { base, kernels } = await buildKernels(opts);
+  const { jobs, notes } = planJobs(opts.jobs ?? 1, opts.scenarios);
+  for (const n of notes) for (const r of reporters) r.note?.(n);
+
+  const results: (ScenarioResult | undefined)[] = opts.scenarios.map(() => undefined);
+  const accels: ({ accel: string; reason: string } | undefined)[] = [];
+  let next = 0;
+  // A bug in one worker stops the others from taking new scenarios; the ones running finish
+  // (their VMs are stopped in runOne) before the error goes up.
+  let bug: { err: unknown } | undefined;
+  const worker = async () => {
+    while (bug === undefined) {
+      const i = next++;
+      const scenario = opts.scenarios[i];
+      if (scenario === undefined || opts.signal?.aborted === true) return;
+      const kernel = kernels[i] as PreparedKernel;
+      try {
+        for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
+        const result = await runWithRetries(scenario, kernel, opts, reporters);
+        accels[i] = result.accel;
+        results[i] = result.result;
+        for (const r of reporters) r.scenarioEnd?.(result.result);
+      } catch (err) {
+        bug ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+  if (bug !== undefined) throw bug.err;
+
+  const done = results.filter((r): r is ScenarioResult => r !== undefined);
+  const accel = accels.findLast((a) => a !== undefined) ?? { accel: 'unknown', reason: 'no scenario booted' };
+  // The kernel under test, without what a scenario adds (a shard of debug-profile scenarios only
+  // still names the same kernel as the others, so its results merge with theirs).
+  const kernel = base?.build;
   const run: RunResult = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
@@ -65,11 +133,98 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     },
     qemu: { version: await qemuVersion() },
     accel,
-    scenarios: results,
-    summary: summarize(results),
+    scenarios: done,
+    summary: summarize(done),
+    ...(opts.shard === undefined ? {} : { shard: opts.shard }),
+    jobs,
   };
+  if (opts.baseline !== undefined) run.comparison = compareRuns(opts.baseline, run);
   for (const r of reporters) await r.runEnd?.(run);
   return run;
+}
+
+interface PreparedKernel {
+  build: KernelBuild;
+  /** Wall time of the build (or cache look-up) that produced it. */
+  ms: number;
+}
+
+/**
+ * Builds (or finds) the kernel of every scenario, one build at a time, and its guest image, so
+ * parallel machines only ever find them in the cache. Scenarios with the same profiles and config
+ * share one build.
+ */
+async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: PreparedKernel[] }> {
+  const byKey = new Map<string, PreparedKernel>();
+  const get = async (profiles: string[], config: string[]): Promise<PreparedKernel> => {
+    const key = JSON.stringify([profiles, config]);
+    let k = byKey.get(key);
+    if (k === undefined) {
+      const t0 = performance.now();
+      const build = await buildKernel({ ...opts.kernel, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+      await buildRootfs({ uapiInclude: build.artifacts.headers });
+      k = { build, ms: Math.round(performance.now() - t0) };
+      byKey.set(key, k);
+    }
+    return k;
+  };
+  if (opts.scenarios.length === 0) return { kernels: [] };
+  const base = await get([...(opts.kernel?.profiles ?? [])], [...(opts.kernel?.config ?? [])]);
+  const kernels: PreparedKernel[] = [];
+  for (const scenario of opts.scenarios) {
+    if (opts.signal?.aborted === true) break;
+    kernels.push(await get([...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])], [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])]));
+  }
+  return { base, kernels };
+}
+
+/**
+ * Runs a scenario; an infrastructure error (RETRIED_OUTCOMES) is retried up to `retries` times.
+ * The earlier attempts' artifacts move to <scenario>/attempt-N/; the last attempt's stay in
+ * <scenario>/, as for a scenario that ran once.
+ */
+async function runWithRetries(
+  scenario: Scenario,
+  kernel: PreparedKernel,
+  opts: RunOptions,
+  reporters: readonly Reporter[],
+): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
+  const dir = join(opts.output, scenario.name);
+  const retries = opts.retries ?? 1;
+  const attempts: Attempt[] = [];
+  for (let n = 1; ; n++) {
+    const r = await runOne(scenario, kernel.build, opts, reporters);
+    r.result.kernelBuildMs = kernel.ms;
+    const retry =
+      r.result.status === 'error' && r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
+    if (!retry) {
+      if (attempts.length === 0) return r;
+      // The earlier attempts waited beside the dir (runOne starts from an empty one): move them in.
+      for (const a of attempts) {
+        const kept = join(dir, `attempt-${a.attempt}`);
+        await rename(a.artifactsDir, kept);
+        a.artifactsDir = kept;
+      }
+      attempts.push(attemptOf(n, r.result));
+      return { ...r, result: { ...r.result, attempts } };
+    }
+    const aside = `${dir}.attempt-${n}`;
+    await rm(aside, { recursive: true, force: true });
+    await rename(dir, aside);
+    attempts.push({ ...attemptOf(n, r.result), artifactsDir: aside });
+    for (const rep of reporters) rep.note?.(`${scenario.name}: attempt ${n} ended in ${r.result.outcome ?? 'error'}: ${r.result.message ?? ''}; retrying (${n}/${retries})`);
+  }
+}
+
+function attemptOf(n: number, r: ScenarioResult): Attempt {
+  return {
+    attempt: n,
+    status: r.status,
+    ...(r.outcome === undefined ? {} : { outcome: r.outcome }),
+    ...(r.message === undefined ? {} : { message: r.message }),
+    durationMs: r.durationMs,
+    artifactsDir: r.artifactsDir,
+  };
 }
 
 async function runOne(
@@ -92,7 +247,14 @@ async function runOne(
     status: 'skipped',
     durationMs: 0,
   }));
-  const base = { name: scenario.name, file: scenario.file, description: scenario.description, steps, artifactsDir: dir, figures: {} as Record<string, number> };
+  const base: Pick<ScenarioResult, 'name' | 'file' | 'description' | 'steps' | 'artifactsDir' | 'figures'> & { bootMs?: number } = {
+    name: scenario.name,
+    file: scenario.file,
+    description: scenario.description,
+    steps,
+    artifactsDir: dir,
+    figures: {},
+  };
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
@@ -113,11 +275,14 @@ async function runOne(
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
   } catch (err) {
+    // The run's initrd holds the run's private host key: not an artifact worth keeping.
+    await rm(join(dir, 'initrd'), { force: true });
     if (!(err instanceof HandoverError)) throw err;
     const status = err.outcome === 'kernel-crash' ? 'failed' : 'error';
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
   const accel = { accel: machine.vm.accel.accel, reason: machine.vm.accel.reason };
+  base.bootMs = Math.round(machine.timings.bootMs);
   const ctx: StepContext = {
     scenario,
     machine,
@@ -137,6 +302,7 @@ async function runOne(
     const missing = await missingCapability(machine, scenario);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
     const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
+    let stepOutcome: Outcome | undefined;
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
@@ -150,6 +316,7 @@ async function runOne(
         st.message = err instanceof Error ? err.message : String(err);
         if (st.status === 'xfail') st.message = `XFAIL (${step.xfail ?? ''}): ${st.message}`;
         st.evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
+        if (err instanceof HandoverError && RETRIED_OUTCOMES.has(err.outcome)) stepOutcome = err.outcome;
       } finally {
         st.durationMs = performance.now() - t0;
         for (const r of reporters) r.step?.(scenario.name, st);
@@ -162,7 +329,9 @@ async function runOne(
         };
       }
       if (st.status !== 'passed' && st.status !== 'xfail') {
-        const outcome = st.status === 'failed' ? 'test-failed' : 'step-failed';
+        // A step that broke on the machine (SSH lost, a kexec'd kernel that never came up) keeps
+        // that outcome: an infrastructure error, retried (RETRIED_OUTCOMES) and exit code 6.
+        const outcome = st.status === 'failed' ? 'test-failed' : (stepOutcome ?? 'step-failed');
         return {
           result: finish(
             { status: st.status === 'failed' ? 'failed' : 'error', outcome, message: `step ${i + 1} (${scenario.file}:${step.line}, ${st.name}): ${st.message ?? ''}`, evidence: st.evidence ?? [], blackoutsMs: ctx.blackoutsMs },

@@ -273,9 +273,15 @@ export async function launchQemu(opts: LaunchOptions): Promise<QemuInstance> {
     };
   } catch (err) {
     child.kill('SIGKILL');
-    await exited;
+    const e = await exited;
     qmp?.close();
-    throw err;
+    if (err instanceof HandoverError) throw err;
+    // QEMU dying in the QMP handshake (e.g. it cannot map the guest's memory) resets the socket
+    // before its exit is seen: still QEMU failing to start, with its stderr as the evidence.
+    throw new HandoverError('vm-failed', `QEMU failed during start-up: ${err instanceof Error ? err.message : String(err)}`, {
+      evidence: e.stderr.trim().split('\n').slice(-20),
+      cause: err,
+    });
   } finally {
     clearTimeout(timer);
     for (const s of servers) s.close();

@@ -1,4 +1,5 @@
-// Issue 4's promises: the shipped suite passes on the default kernel through the CLI, bad files
+// Issue 4's promises: the shipped suite passes on the default kernel through the CLI (two VMs at a
+// time, and as two shards merged), bad files
 // stop everything before anything starts, and every shipped scenario has a negative control that
 // makes it fail for the right reason.
 import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -20,23 +21,92 @@ beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'handover-scenarios-'));
 });
 
+const names = (r: RunResult) => r.scenarios.map((s) => `${s.name}: ${s.status}`).sort();
+const results = async (dir: string) => JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
+let suite: RunResult | undefined;
+
 describe('handover run on the default kernel', () => {
-  it('passes the whole shipped suite and writes JUnit, JSON and KTAP', async () => {
+  it('passes the whole shipped suite two VMs at a time and writes JUnit, JSON and KTAP', async () => {
     const dir = join(out, 'suite');
-    const r = await handover(['run', '--accel', 'tcg', '--output', dir]);
+    const r = await handover(['run', '--accel', 'tcg', '--jobs', '2', '--output', dir]);
     expect(r.stderr).not.toMatch(/^(FAIL|ERR) /m);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^13 passed, 0 failed/m);
-    const run = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
+    expect(r.stderr).toMatch(/: 13 scenarios in \S+, 2 at a time$/m);
+    const run = await results(dir);
+    suite = run;
+    expect(run.jobs).toBe(2);
     expect(run.kernel.release).toMatch(/^7\.3\./);
     expect(run.qemu.version).toMatch(/QEMU emulator version/);
     expect(run.accel.accel).toBe('tcg');
+    // Results in suite order, whatever order they finished in.
+    expect(run.scenarios.map((s) => s.name)).toEqual([...run.scenarios.map((s) => s.name)].sort());
     expect(run.scenarios.find((s) => s.name === 'chain')?.blackoutsMs).toHaveLength(3);
     expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toMatch(/<testsuites name="handover" tests="13" failures="0"/);
     expect(await readFile(join(dir, 'results.ktap'), 'utf8')).toMatch(/^KTAP version 1\n1\.\.13\n/);
     const ksft = run.scenarios.find((s) => s.name === 'upstream-kselftests');
     expect(JSON.stringify(ksft?.steps[0]?.data)).toContain('liveupdate_device.preserve_memfd');
+    // Each VM kept to its own artifacts.
     await access(join(dir, 'memfd-round-trip', 'console.boot-2.log'));
+    for (const s of run.scenarios) expect(s.consoles.every((c) => c.startsWith(`${s.artifactsDir}/`)), s.name).toBe(true);
+  });
+
+  it('two shards run one VM at a time, merged, give the same results as the whole suite', async () => {
+    if (suite === undefined) throw new Error('needs the suite run above');
+    const shards = [join(out, 'shard-1'), join(out, 'shard-2')];
+    for (const [i, dir] of shards.entries()) {
+      const r = await handover(['run', '--accel', 'tcg', '--jobs', '1', '--shard', `${i + 1}/2`, '--output', dir]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await results(dir)).shard).toMatchObject({ index: i + 1, total: 2 });
+    }
+    const merged = join(out, 'merged');
+    const m = await handover(['merge-reports', ...shards, '-o', merged]);
+    expect(m.exitCode, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(/^13 passed, 0 failed/m);
+    const run = await results(merged);
+    expect(names(run)).toEqual(names(suite));
+    expect(run.scenarios.map((s) => s.name)).toEqual(suite.scenarios.map((s) => s.name));
+    expect(run.mergedFrom?.map((f) => f.shard)).toEqual(['1/2', '2/2']);
+    expect(await readFile(join(merged, 'junit.xml'), 'utf8')).toMatch(/<testsuites name="handover" tests="13" failures="0"/);
+  });
+
+  it('against a baseline, a scenario made to fail is exactly one new failure', async () => {
+    const baseline = join(out, 'suite', 'results.json');
+    const history = join(out, 'history');
+    const dir = join(out, 'baseline-run');
+    // kho=off from the first boot: kho-off passes as ever, kho-on-by-default fails.
+    const r = await handover(['run', 'kho-off', 'kho-on-by-default', '--accel', 'tcg', '--append', 'kho=off', '--baseline', baseline, '--history', history, '--output', dir]);
+    expect(r.exitCode).toBe(1);
+    const run = await results(dir);
+    expect(run.comparison?.baseline).toBe(baseline);
+    expect(run.comparison?.counts['new-failure']).toBe(1);
+    expect(run.comparison?.scenarios.filter((s) => s.class === 'new-failure').map((s) => s.name)).toEqual(['kho-on-by-default']);
+    expect(run.comparison?.counts['still-passing']).toBe(1);
+    expect(run.comparison?.counts.removed).toBe(11);
+    expect(r.stderr).toMatch(/^ {2}new-failure {3}kho-on-by-default \(was passed, now failed\)$/m);
+    // The history directory is a baseline too: its newest run is this one.
+    expect(r.stderr).toMatch(/^history: .*\/results-\S+\.json$/m);
+    const again = await handover(['run', 'kho-off', '--accel', 'tcg', '--baseline', history, '--output', join(out, 'baseline-run-2')]);
+    expect(again.exitCode).toBe(0);
+    expect((await results(join(out, 'baseline-run-2'))).comparison?.counts).toMatchObject({ 'still-passing': 1, removed: 1, 'new-failure': 0 });
+  });
+
+  it('retries an infrastructure error once and keeps both attempts; --retries 0 does not', async () => {
+    // More guest memory than the host can map: QEMU cannot start (vm-failed), every time.
+    const file = join(out, 'vm-fails.yaml');
+    await writeFile(file, 'description: QEMU cannot map the guest memory\nboot: {memory: 65536}\nsteps:\n  - exec: ["true"]\n');
+    const dir = join(out, 'retry');
+    const r = await handover(['run', file, '--accel', 'tcg', '--output', dir]);
+    expect(r.exitCode).toBe(6);
+    expect(r.stderr).toContain('note: vm-fails: attempt 1 ended in vm-failed');
+    const sc = (await results(dir)).scenarios[0];
+    expect(sc?.attempts?.map((a) => [a.attempt, a.status, a.outcome])).toEqual([[1, 'error', 'vm-failed'], [2, 'error', 'vm-failed']]);
+    expect(sc?.attempts?.[0]?.artifactsDir).toBe(join(dir, 'vm-fails', 'attempt-1'));
+    expect(await readFile(join(dir, 'vm-fails', 'attempt-1', 'qemu.stderr.log'), 'utf8')).toContain('cannot set up guest memory');
+    await access(join(dir, 'vm-fails', 'qemu.stderr.log'));
+    const once = await handover(['run', file, '--accel', 'tcg', '--retries', '0', '--output', join(out, 'no-retry')]);
+    expect(once.exitCode).toBe(6);
+    expect((await results(join(out, 'no-retry'))).scenarios[0]?.attempts).toBeUndefined();
   });
 });
 
@@ -62,6 +132,16 @@ describe('bad scenario files', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("unknown.yaml:4:5: error: unknown step 'rebot'");
     expect(r.started).toBe(false);
+  });
+
+  it('a bad --shard: usage error naming the option, nothing started', async () => {
+    for (const shard of ['0/2', '3/2', 'x/y']) {
+      const dir = join(out, 'bad-shard');
+      const r = await handover(['run', '--shard', shard, '--output', dir]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`option '--shard <i/n>' argument '${shard}' is invalid`);
+      expect(await access(dir).then(() => true, () => false)).toBe(false);
+    }
   });
 
   it('a wrong type: named at the value', async () => {

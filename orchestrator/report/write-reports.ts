@@ -1,0 +1,42 @@
+// The report files a run (or a merge of shards) leaves behind: one writer per kind, shared by
+// `handover run` and `handover merge-reports`, so both write exactly the same files.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toJUnit } from './junit.ts';
+import { toKtap } from './ktap.ts';
+import type { RunResult } from './results.ts';
+
+/** Every reporter `--reporter` accepts: `console` prints, the others are files. */
+export const REPORTERS = ['console', 'junit', 'json', 'ktap'] as const;
+export type ReporterKind = (typeof REPORTERS)[number];
+
+const FILES: Partial<Record<ReporterKind, { file: string; render: (run: RunResult) => string }>> = {
+  json: { file: 'results.json', render: (run) => `${JSON.stringify(run, null, 2)}\n` },
+  junit: { file: 'junit.xml', render: toJUnit },
+  ktap: { file: 'results.ktap', render: toKtap },
+};
+
+/** Parses `--reporter a,b`; returns the unknown name, if any. */
+export function parseReporters(list: string): { kinds: ReporterKind[]; bad?: string } {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.find((k) => !(REPORTERS as readonly string[]).includes(k));
+  return { kinds: names.filter((k): k is ReporterKind => (REPORTERS as readonly string[]).includes(k)), ...(bad === undefined ? {} : { bad }) };
+}
+
+/**
+ * Writes the file reports among `kinds` into `dir`; returns their paths. Each file is written
+ * beside its final name and renamed, so a reader never sees half a report.
+ */
+export async function writeReports(dir: string, run: RunResult, kinds: readonly string[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const kind of kinds) {
+    const w = FILES[kind as ReporterKind];
+    if (w === undefined) continue;
+    const path = join(dir, w.file);
+    await writeFile(`${path}.${process.pid}.tmp`, w.render(run));
+    await rename(`${path}.${process.pid}.tmp`, path);
+    written.push(path);
+  }
+  return written;
+}

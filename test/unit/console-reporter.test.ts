@@ -1,0 +1,59 @@
+// The console stays readable with several VMs at once: recorded results replayed interleaved.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
+import type { RunResult } from '../../orchestrator/report/results.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');
+
+function capture() {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (b: Buffer) => (text += b.toString()));
+  return { stream, text: () => text };
+}
+
+/** Two scenarios at a time, their steps alternating, the second one ending first. */
+async function replay(buffered: boolean) {
+  const run = JSON.parse(await readFile(join(FIXTURES, 'suite-7.3.4.json'), 'utf8')) as RunResult;
+  const err = capture();
+  const out = capture();
+  const r = consoleReporter(err.stream, out.stream, { buffered });
+  const [a, b] = run.scenarios.filter((s) => s.name === 'chain' || s.name === 'dynamic-updates');
+  if (a === undefined || b === undefined) throw new Error('fixture');
+  r.scenarioStart?.(a.name, a.description);
+  r.scenarioStart?.(b.name, b.description);
+  for (let i = 0; i < Math.max(a.steps.length, b.steps.length); i++) {
+    for (const s of [a, b]) if (s.steps[i] !== undefined) r.step?.(s.name, s.steps[i] as RunResult['scenarios'][number]['steps'][number]);
+  }
+  r.scenarioEnd?.(b);
+  r.scenarioEnd?.(a);
+  await r.runEnd?.({ ...run, scenarios: [a, b], jobs: 2 });
+  return { err: err.text(), out: out.text(), a, b };
+}
+
+describe('console reporter', () => {
+  it('buffered: each scenario is one block when it ends, then one line each in suite order', async () => {
+    const { err, out, a, b } = await replay(true);
+    const lines = err.split('\n');
+    const block = (name: string) => lines.findIndex((l) => l.startsWith(`▶ ${name}:`));
+    // dynamic-updates ended first: its block comes first, header, every step, its result, unbroken.
+    expect(block(b.name)).toBe(0);
+    expect(lines.slice(1, 1 + b.steps.length).every((l) => l.startsWith('  ok'))).toBe(true);
+    expect(lines[1 + b.steps.length]).toMatch(/^ok {3}dynamic-updates in /);
+    expect(block(a.name)).toBe(2 + b.steps.length);
+    expect(lines[block(a.name) + a.steps.length + 1]).toMatch(/^ok {3}chain in .*blackout/);
+    expect(err).toMatch(/\n\nok {3}chain in [^\n]*\nok {3}dynamic-updates in [^\n]*\nkernel 7\.3\.4 .*: 2 scenarios in \S+, 2 at a time\n$/);
+    expect(out).toBe('13 passed, 0 failed (1 known kernel bug seen: xfail)\n');
+  });
+
+  it('unbuffered (one VM): lines as they come', async () => {
+    const { err } = await replay(false);
+    const lines = err.split('\n');
+    expect(lines[0]).toMatch(/^▶ chain:/);
+    expect(lines[1]).toMatch(/^▶ dynamic-updates:/);
+    expect(lines[2]).toMatch(/^ {2}ok {4}1\. /);
+  });
+});
