@@ -42,4 +42,6 @@ export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts'
 export { runScenarios, type RunOptions } from './scenario/runner.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';
 export type { RunResult, ScenarioResult, StepResult } from './report/results.ts';
+export { toHtml, htmlReport, collectArtifacts, type HtmlOptions, type ScenarioArtifacts } from './report/html.ts';
+export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './report/timeline.ts';
 export { writeInitrd } from './rootfs/overlay.ts';

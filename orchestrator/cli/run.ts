@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
 import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
+import { htmlReport } from '../report/html.ts';
 import { toJUnit } from '../report/junit.ts';
 import { toKtap } from '../report/ktap.ts';
 import type { RunResult } from '../report/results.ts';
@@ -15,7 +16,7 @@ import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 
-const REPORTERS = ['console', 'junit', 'json', 'ktap'] as const;
+const REPORTERS = ['console', 'junit', 'json', 'ktap', 'html'] as const;
 
 interface RunCliOptions extends KernelOptions {
   reporter: string;
@@ -34,6 +35,7 @@ function fileReporter(dir: string, kinds: readonly string[]): Reporter {
       if (kinds.includes('json')) await writeFile(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
       if (kinds.includes('junit')) await writeFile(join(dir, 'junit.xml'), toJUnit(run));
       if (kinds.includes('ktap')) await writeFile(join(dir, 'results.ktap'), toKtap(run));
+      if (kinds.includes('html')) await writeFile(join(dir, 'report.html'), await htmlReport(run, dir));
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Outcome } from '../errors.ts';
+import type { TimelinePhase } from './timeline.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
 export type Status = 'passed' | 'failed' | 'skipped' | 'error' | 'xfail';
@@ -10,6 +11,8 @@ export interface StepResult {
   /** Line of the step in the scenario file. */
   line: number;
   status: Status;
+  /** When it began, from the scenario's start (ms); absent for steps that never ran. */
+  startMs?: number;
   durationMs: number;
   message?: string;
   evidence?: string[];
@@ -28,6 +31,8 @@ export interface ScenarioResult {
   evidence?: string[];
   durationMs: number;
   steps: StepResult[];
+  /** Phases on the scenario's clock: boot → SSH ready, preserve, kexec and its blackouts, verify… */
+  timeline?: TimelinePhase[];
   /** Per boot: its console log (artifact). */
   consoles: string[];
   /** Blackout of every kexec (trigger → new userspace), ms. */
@@ -35,6 +40,38 @@ export interface ScenarioResult {
   /** Named figures the scenario measured (e.g. large-memfd fill, retrieve). */
   figures: Record<string, number>;
   artifactsDir: string;
+  /** Wall time spent getting this scenario's kernel (a cache hit is about a second), ms. */
+  kernelBuildMs?: number;
+  /** QEMU start → sshd up on the console, ms (the first boot of the last attempt). */
+  bootMs?: number;
+  /**
+   * Every attempt, oldest first, when an infrastructure error was retried (see runner.ts
+   * RETRIED_OUTCOMES); the last one is this result. Absent when the first attempt was final.
+   */
+  attempts?: Attempt[];
+}
+
+export interface Attempt {
+  attempt: number;
+  status: Status;
+  outcome?: Outcome;
+  message?: string;
+  durationMs: number;
+  /** Where that attempt's artifacts are: `<scenario>/attempt-N/` for the earlier ones. */
+  artifactsDir: string;
+}
+
+/** How each scenario compares with a previous run (`handover run --baseline`). */
+export type ComparisonClass = 'still-passing' | 'new-failure' | 'fixed' | 'still-failing' | 'flaky' | 'new' | 'removed' | 'skipped';
+
+export interface Comparison {
+  /** The baseline results.json. */
+  baseline: string;
+  baselineStartedAt: string;
+  /** In this run's order, then the removed ones. A removed scenario has `current: 'skipped'` (it did not run). */
+  scenarios: { name: string; previous?: Status; current: Status; class: ComparisonClass }[];
+  /** Every class, zeros included. */
+  counts: Record<string, number>;
 }
 
 export interface RunResult {
@@ -45,6 +82,13 @@ export interface RunResult {
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];
   summary: { passed: number; failed: number; skipped: number; error: number; xfail: number };
+  /** This run is shard `index` of `total` (1-based) of `suite` (every scenario name, in suite order). */
+  shard?: { index: number; total: number; suite: string[] };
+  /** VMs run at once. */
+  jobs?: number;
+  /** Set by `merge-reports`: the results it joined. */
+  mergedFrom?: { source: string; startedAt: string; durationMs: number; shard?: string }[];
+  comparison?: Comparison;
 }
 
 export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {

@@ -7,6 +7,7 @@ import { probeKhoCapabilities } from '../kho/caps.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { summarize, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
@@ -93,11 +94,13 @@ async function runOne(
     durationMs: 0,
   }));
   const base = { name: scenario.name, file: scenario.file, description: scenario.description, steps, artifactsDir: dir, figures: {} as Record<string, number> };
+  const boot = { startMs: performance.now() - started, endMs: 0 };
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
     blackoutsMs: [],
     durationMs: performance.now() - started,
+    timeline: scenarioTimeline({ steps, ...(boot.endMs === 0 ? {} : { boot }) }),
     ...r,
   });
 
@@ -114,9 +117,11 @@ async function runOne(
     });
   } catch (err) {
     if (!(err instanceof HandoverError)) throw err;
+    boot.endMs = performance.now() - started;
     const status = err.outcome === 'kernel-crash' ? 'failed' : 'error';
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
+  boot.endMs = performance.now() - started;
   const accel = { accel: machine.vm.accel.accel, reason: machine.vm.accel.reason };
   const ctx: StepContext = {
     scenario,
@@ -140,6 +145,7 @@ async function runOne(
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
+      st.startMs = Math.round(t0 - started);
       try {
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
