@@ -54,7 +54,7 @@ function expandExtends(doc: Record<string, unknown>): Record<string, unknown> {
     const job = doc[name];
     if (!isHash(job)) throw new Error(`extends names '${name}', which is not a job`);
     if (seen.includes(name)) throw new Error(`extends loop: ${[...seen, name].join(' → ')}`);
-    const parents = job.extends === undefined ? [] : Array.isArray(job.extends) ? (job.extends as string[]) : [String(job.extends)];
+    const parents = job.extends === undefined ? [] : Array.isArray(job.extends) ? (job.extends as string[]) : [job.extends as string];
     const { extends: _, ...own } = job;
     return merge(parents.reduce<Record<string, unknown>>((acc, p) => merge(acc, resolve(p, [...seen, name])), {}), own);
   };
