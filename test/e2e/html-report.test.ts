@@ -97,7 +97,8 @@ describe('the HTML report in headless Chromium', () => {
       // The blackout bar is as long as the kexec's measured blackout, on the scenario's scale.
       const blackout = bars.find((b) => b.phase === 'blackout');
       expect(blackout?.title).toContain('kexec blackout (kexec 1 blackout)');
-      expect(blackout?.title).toContain(`${((s.blackoutsMs[0] ?? 0) / 1000).toFixed(2)} s`);
+      const ms = s.blackoutsMs[0] ?? 0;
+      expect(blackout?.title).toContain(`${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
     }
     // One scale: the longer scenario's bars reach further.
     const reach = async (name: string) => Math.max(...(await segments(name)).map((b) => b.right));
