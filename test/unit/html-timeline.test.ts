@@ -66,18 +66,40 @@ describe('timeline phases', () => {
     ]);
   });
 
-  it('splits a chain of kexecs into one blackout each, in order, inside the step', () => {
+  it('gives each kexec of a chain its own blackout, inside its step, in order', () => {
     const r = scenario(load('html-chain.json'), 'chain');
-    const kexec = r.steps.find((s) => s.kind === 'kexec');
-    if (kexec?.startMs === undefined) throw new Error('the chain fixture has a kexec step that ran');
-    const t = r.timeline ?? [];
-    const blackouts = t.filter((p) => p.kind === 'blackout');
+    const kexecs = r.steps.filter((s) => s.kind === 'kexec');
+    expect(kexecs).toHaveLength(3);
+    const blackouts = (r.timeline ?? []).filter((p) => p.kind === 'blackout');
     expect(blackouts.map((b) => b.label)).toEqual(['kexec 1 blackout', 'kexec 2 blackout', 'kexec 3 blackout']);
     expect(blackouts.map((b) => b.durationMs)).toEqual(r.blackoutsMs);
-    for (const b of blackouts) {
-      expect(b.startMs).toBeGreaterThanOrEqual(kexec.startMs);
-      expect(b.startMs + b.durationMs).toBeLessThanOrEqual(kexec.startMs + kexec.durationMs + 1);
+    for (const [i, b] of blackouts.entries()) {
+      const step = kexecs[i];
+      if (step?.startMs === undefined) throw new Error('a kexec step that ran');
+      expect(b.startMs).toBeGreaterThanOrEqual(step.startMs);
+      expect(b.startMs + b.durationMs).toBeLessThanOrEqual(step.startMs + step.durationMs + 1);
     }
-    expect(blackouts[1]?.startMs).toBeGreaterThan((blackouts[0]?.startMs ?? 0) + (blackouts[0]?.durationMs ?? 0));
+  });
+
+  it('splits one step of several kexecs (count: 3) into equal shares, one blackout in each', () => {
+    // The chain's three real kexecs, as if one `kexec: {count: 3}` step had measured them.
+    const kexecs = scenario(load('html-chain.json'), 'chain').steps.filter((s) => s.kind === 'kexec');
+    const first = kexecs[0];
+    const last = kexecs.at(-1);
+    if (first?.startMs === undefined || last?.startMs === undefined) throw new Error('kexec steps that ran');
+    const step = { index: 0, kind: 'kexec', name: 'kexec {"count":3}', status: 'passed', startMs: first.startMs, durationMs: last.startMs + last.durationMs - first.startMs, data: kexecs.flatMap((k) => k.data as unknown[]) };
+    const t = scenarioTimeline({ steps: [step] });
+    expect(t.map((p) => p.label)).toEqual(['kexec 1: load', 'kexec 1 blackout', 'kexec 1: SSH back', 'kexec 2: load', 'kexec 2 blackout', 'kexec 2: SSH back', 'kexec 3: load', 'kexec 3 blackout', 'kexec 3: SSH back']);
+    const share = step.durationMs / 3;
+    const measured = step.data as { blackoutMs: number; sshReadyMs: number }[];
+    for (const [i, b] of t.filter((p) => p.kind === 'blackout').entries()) {
+      const m = measured[i] as { blackoutMs: number; sshReadyMs: number };
+      expect(b.durationMs).toBe(m.blackoutMs);
+      // Each blackout ends where its share ends less the measured time from new userspace to SSH.
+      const shareEnd = step.startMs + (i + 1) * share;
+      expect(Math.abs(b.startMs + b.durationMs - (shareEnd - (m.sshReadyMs - m.blackoutMs)))).toBeLessThanOrEqual(1);
+    }
+    const total = t.reduce((n, p) => n + p.durationMs, 0);
+    expect(Math.abs(total - step.durationMs)).toBeLessThanOrEqual(9);
   });
 });
