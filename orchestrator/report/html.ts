@@ -2,7 +2,7 @@
 // metadata, a timeline per scenario, the failures with their evidence, console excerpts and links
 // to the artifacts, and the comparison with a baseline. Everything that came from a guest or a file
 // is escaped.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { RunResult, ScenarioResult, Status, StepResult } from './results.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
@@ -42,16 +42,21 @@ export async function htmlReport(run: RunResult, reportDir: string): Promise<str
   return toHtml(run, { reportDir, artifacts: await collectArtifacts(run, reportDir) });
 }
 
-/** Lists each scenario's artifact files and reads the tail of a failed scenario's last console. */
+/**
+ * Lists each scenario's artifact files and reads the tail of a failed scenario's last console.
+ * Artifacts are where results.json says when they are there (e.g. merged shards beside the merged
+ * report), else in `<scenario>/` beside the report (results recorded on another machine).
+ */
 export async function collectArtifacts(run: RunResult, reportDir: string): Promise<Record<string, ScenarioArtifacts>> {
   const out: Record<string, ScenarioArtifacts> = {};
   for (const r of run.scenarios) {
-    const dir = join(reportDir, scenarioFolder(r, reportDir));
+    const here = await isDir(r.artifactsDir);
+    const dir = here ? r.artifactsDir : join(reportDir, scenarioFolder(r, reportDir));
     const files = (await listFiles(dir)).map((f) => toUrlPath(relative(reportDir, f)));
     const entry: ScenarioArtifacts = { files };
     const console = r.consoles.at(-1);
     if ((r.status === 'failed' || r.status === 'error') && console !== undefined) {
-      const local = localPath(console, r, reportDir);
+      const local = here ? console : localPath(console, r, reportDir);
       const text = await readFile(local, 'utf8').catch(() => undefined);
       if (text !== undefined) {
         const lines = text.split('\n');
@@ -257,6 +262,10 @@ function localPath(recorded: string, r: ScenarioResult, reportDir: string): stri
   const inRun = relative(r.artifactsDir, recorded);
   if (inRun.startsWith('..') || isAbsolute(inRun)) return recorded;
   return join(reportDir, scenarioFolder(r, reportDir), inRun);
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
 }
 
 async function listFiles(dir: string, depth = 0): Promise<string[]> {

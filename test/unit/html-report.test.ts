@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { toHtml } from '../../orchestrator/report/html.ts';
+import { htmlReport, toHtml } from '../../orchestrator/report/html.ts';
 import type { RunResult } from '../../orchestrator/report/results.ts';
 
 // Recorded from a real run (`handover run memfd-round-trip tampered-memfd.yaml -r json,html -o
@@ -166,5 +168,47 @@ describe('HTML report', () => {
     expect(html).toContain('<td data-key="parallel VMs">2</td>');
     expect(html).toContain('(2 attempts)');
     expect(html).toContain('attempt 1: <span class="badge error">ERROR</span> boot-timeout no banner (60.0 s)');
+  });
+
+  it('finds the artifacts on disk: beside merged shards, or in <scenario>/ when recorded elsewhere', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'handover-html-unit-'));
+    try {
+      // A real console (test/fixtures/console) stands in for the failed scenario's last boot.
+      const console = join(import.meta.dirname, '..', 'fixtures', 'console', 'kexec-two-boots.log');
+      const lastLine = readFileSync(console, 'utf8').trimEnd().split('\n').at(-1)?.trim() ?? '';
+      const place = async (dir: string) => {
+        await mkdir(join(dir, 'debugfs-boot-2', 'in'), { recursive: true });
+        await copyFile(console, join(dir, 'console.boot-2.log'));
+        await writeFile(join(dir, 'debugfs-boot-2', 'in', 'fdt'), 'x');
+      };
+      // 1. Merged shards: the shard folders sit under the merged report's folder.
+      const merged = join(work, 'handover-report');
+      const run = load();
+      for (const r of run.scenarios) {
+        const dir = join(merged, 'shard-2', r.name);
+        r.consoles = r.consoles.map((c) => c.replace(r.artifactsDir, dir));
+        r.artifactsDir = dir;
+        await place(dir);
+      }
+      const html = await htmlReport(run, merged);
+      const failure = /<article class="failure" id="f-tampered-memfd">([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
+      expect(failure).toContain('<a href="shard-2/tampered-memfd/console.boot-2.log">');
+      expect(failure).toContain('<a href="shard-2/tampered-memfd/debugfs-boot-2/in/fdt">');
+      expect(failure).toMatch(/Console \(last 40 lines of <a href="shard-2\/tampered-memfd\/console.boot-2.log">/);
+      expect(failure).toContain(lastLine);
+      // 2. Recorded on another machine: the artifacts were copied beside the report.
+      const elsewhere = join(work, 'copied');
+      await place(join(elsewhere, 'tampered-memfd'));
+      const recorded = load();
+      for (const r of recorded.scenarios) {
+        r.consoles = r.consoles.map((c) => c.replace(REPORT_DIR, join(work, 'gone')));
+        r.artifactsDir = r.artifactsDir.replace(REPORT_DIR, join(work, 'gone'));
+      }
+      const html2 = await htmlReport(recorded, elsewhere);
+      expect(html2).toContain('<a href="tampered-memfd/console.boot-2.log">');
+      expect(html2).toContain(lastLine);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
