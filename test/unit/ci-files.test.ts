@@ -24,7 +24,7 @@ const GITLAB = ['handover.gitlab-ci.yml', 'handover-nightly.gitlab-ci.yml'].map(
  * What the CI files call that comes from the sharding branch, merged separately: `merge-reports`
  * and `run --shard/--baseline/--history`. Accepted whether or not this checkout has them yet.
  */
-const FROM_SHARDING_BRANCH: Record<string, string[]> = { run: ['--shard', '--baseline', '--history'], 'merge-reports': ['-o', '--output'] };
+const FROM_SHARDING_BRANCH: Record<string, string[]> = { run: ['--shard', '--baseline', '--history'], 'merge-reports': ['-o', '--output', '-r', '--reporter'] };
 
 function validator(schemaFile: string) {
   // The schemas use editor keywords (markdownDescription…) and formats ajv does not ship: not errors.
@@ -202,6 +202,8 @@ describe('what the CI files run', () => {
     const run = lines.find((l) => l.command === 'run');
     expect(run?.options).toEqual(expect.arrayContaining(['--kernel', '--config', '--profile', '--shard', '--jobs', '--reporter', '--output', '--baseline', '--history']));
     expect(run?.reporters).toEqual(['console', 'junit', 'json', 'ktap', 'html']);
+    // The merged report too: merge-reports writes what -r names.
+    for (const merge of lines.filter((l) => l.command === 'merge-reports')) expect(merge.reporters).toContain('html');
     expect(lines.flatMap((l) => problems(cli, l))).toEqual([]);
   });
 
