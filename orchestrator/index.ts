@@ -46,4 +46,6 @@ export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, Compar
 export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './report/baseline.ts';
 export { mergeRuns, readMergeInputs, type MergeInput } from './report/merge.ts';
 export { writeReports, REPORTERS } from './report/write-reports.ts';
+export { toHtml, htmlReport, collectArtifacts, type HtmlOptions, type ScenarioArtifacts } from './report/html.ts';
+export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './report/timeline.ts';
 export { writeInitrd } from './rootfs/overlay.ts';

@@ -8,10 +8,12 @@ export function registerDoctor(program: Command): void {
     .description('check the host: QEMU, kernel build tools, guest packages, disk, accelerator')
     .option('--fix', 'install missing Debian packages (apt-get, when root; otherwise print the command)')
     .option('--json', 'print the checks as JSON')
-    .action((opts: { fix?: boolean; json?: boolean }) =>
+    .option('--tests', "also what the test suite needs (Chromium for the HTML report's test)")
+    .action((opts: { fix?: boolean; json?: boolean; tests?: boolean }) =>
       runCommand(async () => {
-        let checks = await runChecks();
-        if (opts.fix === true) checks = await fixHost(checks, (l) => process.stderr.write(`doctor: ${l}\n`));
+        const scope = { tests: opts.tests === true };
+        let checks = await runChecks(scope);
+        if (opts.fix === true) checks = await fixHost(checks, (l) => process.stderr.write(`doctor: ${l}\n`), scope);
         const failed = checks.filter((c) => !c.ok && c.required);
         if (opts.json === true) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
         else if (opts.fix !== true || failed.length > 0) process.stdout.write(`${formatChecks(checks)}\n`);

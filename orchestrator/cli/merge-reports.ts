@@ -21,7 +21,7 @@ export function registerMergeReports(program: Command): void {
     .description('join the results of shards (handover run --shard i/n) into one report; exit code as run would give')
     .argument('<results...>', "each shard's --output folder or its results.json")
     .option('-o, --output <dir>', 'where the merged reports go', 'handover-results')
-    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap')
+    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap,html')
     .option('--baseline <file|dir>', 'compare the merged results with a previous results.json, or the newest one in a history directory')
     .option('--history <dir>', 'also store the merged results.json there, named by its start time')
     .action((inputs: string[], opts: MergeCliOptions) =>

@@ -57,7 +57,7 @@ export async function baselineFor(path: string | undefined): Promise<Baseline | 
 export function registerRun(program: Command): void {
   addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' })
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
-    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap')
+    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap,html')
     .option('-o, --output <dir>', 'where results and artifacts go', 'handover-results')
     .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))

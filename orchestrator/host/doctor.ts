@@ -18,6 +18,8 @@ interface Requirement {
   package: string;
   required: boolean;
   probe: () => Promise<string | undefined>;
+  /** Needed only by the test suite (`doctor --tests`), not by runs. */
+  tests?: true;
 }
 
 const onPath = (cmd: string, versionArgs: string[] = ['--version']) => async () => {
@@ -52,13 +54,15 @@ const REQUIREMENTS: Requirement[] = [
   { name: 'cpio (checks initramfs)', package: 'cpio', required: true, probe: onPath('cpio') },
   { name: 'setpriv (QEMU dies with us)', package: 'util-linux', required: true, probe: onPath('setpriv') },
   { name: 'ccache (faster rebuilds)', package: 'ccache', required: false, probe: onPath('ccache') },
+  { name: 'chromium (HTML report test)', package: 'chromium', required: true, tests: true, probe: file('/usr/bin/chromium') },
 ];
 
 const MIN_FREE_GIB = 8;
 
-export async function runChecks(): Promise<Check[]> {
+/** `tests`: also what the test suite needs (a headless Chromium for the HTML report's test). */
+export async function runChecks(opts: { tests?: boolean } = {}): Promise<Check[]> {
   const checks = await Promise.all(
-    REQUIREMENTS.map(async (r): Promise<Check> => {
+    REQUIREMENTS.filter((r) => r.tests !== true || opts.tests === true).map(async (r): Promise<Check> => {
       const found = await r.probe().catch(() => undefined);
       return { name: r.name, ok: found !== undefined, required: r.required, detail: found ?? `missing (Debian package ${r.package})`, package: r.package };
     }),
@@ -112,7 +116,7 @@ export function formatChecks(checks: readonly Check[]): string {
  * Installs the missing packages with apt-get when root; otherwise it cannot, and says the exact
  * command. Returns the checks after fixing.
  */
-export async function fixHost(checks: readonly Check[], log: (line: string) => void): Promise<Check[]> {
+export async function fixHost(checks: readonly Check[], log: (line: string) => void, opts: { tests?: boolean } = {}): Promise<Check[]> {
   const packages = missingPackages(checks);
   if (packages.length === 0) return [...checks];
   const command = ['apt-get', 'install', '-y', '--no-install-recommends', ...packages];
@@ -128,5 +132,5 @@ export async function fixHost(checks: readonly Check[], log: (line: string) => v
       evidence: [...String(update.all).split('\n').slice(-5), ...String(install.all).split('\n').slice(-15)],
     });
   }
-  return runChecks();
+  return runChecks(opts);
 }

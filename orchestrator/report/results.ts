@@ -1,4 +1,5 @@
 import type { Outcome } from '../errors.ts';
+import type { TimelinePhase } from './timeline.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
 export type Status = 'passed' | 'failed' | 'skipped' | 'error' | 'xfail';
@@ -10,6 +11,8 @@ export interface StepResult {
   /** Line of the step in the scenario file. */
   line: number;
   status: Status;
+  /** When it began, from the scenario's start (ms); absent for steps that never ran. */
+  startMs?: number;
   durationMs: number;
   message?: string;
   evidence?: string[];
@@ -28,6 +31,8 @@ export interface ScenarioResult {
   evidence?: string[];
   durationMs: number;
   steps: StepResult[];
+  /** Phases on the scenario's clock: boot → SSH ready, preserve, kexec and its blackouts, verify… */
+  timeline?: TimelinePhase[];
   /** Per boot: its console log (artifact). */
   consoles: string[];
   /** Blackout of every kexec (trigger → new userspace), ms. */

@@ -2,18 +2,20 @@
 // `handover run` and `handover merge-reports`, so both write exactly the same files.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { htmlReport } from './html.ts';
 import { toJUnit } from './junit.ts';
 import { toKtap } from './ktap.ts';
 import type { RunResult } from './results.ts';
 
 /** Every reporter `--reporter` accepts: `console` prints, the others are files. */
-export const REPORTERS = ['console', 'junit', 'json', 'ktap'] as const;
+export const REPORTERS = ['console', 'junit', 'json', 'ktap', 'html'] as const;
 export type ReporterKind = (typeof REPORTERS)[number];
 
-const FILES: Partial<Record<ReporterKind, { file: string; render: (run: RunResult) => string }>> = {
+const FILES: Partial<Record<ReporterKind, { file: string; render: (run: RunResult, dir: string) => string | Promise<string> }>> = {
   json: { file: 'results.json', render: (run) => `${JSON.stringify(run, null, 2)}\n` },
   junit: { file: 'junit.xml', render: toJUnit },
   ktap: { file: 'results.ktap', render: toKtap },
+  html: { file: 'report.html', render: htmlReport },
 };
 
 /** Parses `--reporter a,b`; returns the unknown name, if any. */
@@ -34,7 +36,7 @@ export async function writeReports(dir: string, run: RunResult, kinds: readonly 
     const w = FILES[kind as ReporterKind];
     if (w === undefined) continue;
     const path = join(dir, w.file);
-    await writeFile(`${path}.${process.pid}.tmp`, w.render(run));
+    await writeFile(`${path}.${process.pid}.tmp`, await w.render(run, dir));
     await rename(`${path}.${process.pid}.tmp`, path);
     written.push(path);
   }

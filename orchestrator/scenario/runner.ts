@@ -10,6 +10,7 @@ import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
 import { summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
 import { buildRootfs } from '../rootfs/build.ts';
+import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
@@ -255,11 +256,13 @@ async function runOne(
     artifactsDir: dir,
     figures: {},
   };
+  const boot = { startMs: performance.now() - started, endMs: 0 };
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
     blackoutsMs: [],
     durationMs: performance.now() - started,
+    timeline: scenarioTimeline({ steps, ...(boot.endMs === 0 ? {} : { boot }) }),
     ...r,
   });
 
@@ -278,9 +281,11 @@ async function runOne(
     // The run's initrd holds the run's private host key: not an artifact worth keeping.
     await rm(join(dir, 'initrd'), { force: true });
     if (!(err instanceof HandoverError)) throw err;
+    boot.endMs = performance.now() - started;
     const status = err.outcome === 'kernel-crash' ? 'failed' : 'error';
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
+  boot.endMs = performance.now() - started;
   const accel = { accel: machine.vm.accel.accel, reason: machine.vm.accel.reason };
   base.bootMs = Math.round(machine.timings.bootMs);
   const ctx: StepContext = {
@@ -306,6 +311,7 @@ async function runOne(
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
+      st.startMs = Math.round(t0 - started);
       try {
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One shard of the handover suite in CI: turns the HANDOVER_* variables into a `handover run`
+# command line (shared by the GitHub workflow and the GitLab template) and prints it first.
+#
+#   HANDOVER_BIN        the CLI (path to bin/handover.js of a built checkout)         required
+#   HANDOVER_KERNEL     kernel spec: debian:linux-source-X.Y[@suite], git:<repo>#<ref>, path:<dir>
+#   HANDOVER_SCENARIOS  scenario names or files, space-separated (empty: the shipped suite)
+#   HANDOVER_CONFIG     config fragment files or CONFIG_X=val items, space-separated
+#   HANDOVER_PROFILES   built-in profiles (e.g. debug), space-separated
+#   HANDOVER_SHARD      this shard, 1-based (default 1)
+#   HANDOVER_SHARDS     how many shards (default 1)
+#   HANDOVER_JOBS       VMs at once in this shard (default: handover's)
+#   HANDOVER_OUTPUT     results folder (default handover-results)
+#   HANDOVER_BASELINE   a previous results.json or a folder of them: compare with it when it exists
+#   HANDOVER_HISTORY    a folder of previous results: flakiness history when it exists
+#
+# Exits with handover's exit code (0 passed, 1 a check failed, 2 bad input, 3-6 infrastructure).
+set -euo pipefail
+
+: "${HANDOVER_BIN:?set HANDOVER_BIN to bin/handover.js of a built handover checkout}"
+: "${HANDOVER_KERNEL:?set HANDOVER_KERNEL to a kernel spec}"
+
+args=(run)
+read -r -a scenarios <<<"${HANDOVER_SCENARIOS:-}"
+args+=("${scenarios[@]}")
+args+=(--kernel "$HANDOVER_KERNEL")
+read -r -a configs <<<"${HANDOVER_CONFIG:-}"
+for c in "${configs[@]}"; do args+=(--config "$c"); done
+read -r -a profiles <<<"${HANDOVER_PROFILES:-}"
+for p in "${profiles[@]}"; do args+=(--profile "$p"); done
+args+=(--shard "${HANDOVER_SHARD:-1}/${HANDOVER_SHARDS:-1}")
+if [ -n "${HANDOVER_JOBS:-}" ]; then args+=(--jobs "$HANDOVER_JOBS"); fi
+args+=(--reporter console,junit,json,ktap,html --output "${HANDOVER_OUTPUT:-handover-results}")
+if [ -n "${HANDOVER_BASELINE:-}" ] && [ -e "$HANDOVER_BASELINE" ]; then args+=(--baseline "$HANDOVER_BASELINE"); fi
+if [ -n "${HANDOVER_HISTORY:-}" ] && [ -d "$HANDOVER_HISTORY" ]; then args+=(--history "$HANDOVER_HISTORY"); fi
+
+printf 'handover'
+printf ' %q' "${args[@]}"
+printf '\n'
+exec node "$HANDOVER_BIN" "${args[@]}"
