@@ -1,22 +1,8 @@
-import { Command, CommanderError } from 'commander';
-import { registerDoctor } from './cli/doctor.ts';
-import { registerKernel } from './cli/kernel.ts';
-import { registerMergeReports } from './cli/merge-reports.ts';
-import { registerRun, registerSchema } from './cli/run.ts';
-import { registerConsole, registerMachine } from './cli/machine.ts';
+import { CommanderError } from 'commander';
+import { createProgram } from './cli/program.ts';
 import { OUTCOMES } from './errors.ts';
 
-const program = new Command('handover')
-  .description('Prove Kexec HandOver and Live Update work, on a real kernel, in a real VM.')
-  .showHelpAfterError()
-  .exitOverride();
-registerDoctor(program);
-registerKernel(program);
-registerMachine(program);
-registerConsole(program);
-registerRun(program);
-registerMergeReports(program);
-registerSchema(program);
+const program = createProgram();
 
 try {
   await program.parseAsync(process.argv);
