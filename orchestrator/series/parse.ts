@@ -128,7 +128,7 @@ export function cleanSubject(subject: string): string {
 
 /** RFC 2047 encoded words (=?UTF-8?q?…?= / ?b?), as mail clients write non-ASCII names. */
 function decodeWords(text: string): string {
-  return text.replace(/=\?([^?]+)\?([qQbB])\?([^?]*)\?=\s*/g, (_all, _charset: string, enc: string, body: string) => {
+  return text.replace(/=\?([^?]+)\?([qQbB])\?([^?]*)\?=(?:\s+(?==\?))?/g, (_all, _charset: string, enc: string, body: string) => {
     if (enc.toLowerCase() === 'b') return Buffer.from(body, 'base64').toString('utf8');
     const bytes = body.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
     return Buffer.from(bytes, 'latin1').toString('utf8');

@@ -30,7 +30,8 @@ function warningCell(p: PatchResult): string {
   if (p.build?.ok !== true) return '-';
   const w = p.build.warnings;
   if (w === undefined) return '?';
-  return `${w.added.length > 0 ? `+${w.added.length}` : '+0'}${w.removed.length > 0 ? ` -${w.removed.length}` : ''}`;
+  const here = p.build.introduced?.added.length ?? 0;
+  return `+${w.added.length}${w.removed.length > 0 ? ` -${w.removed.length}` : ''}${here > 0 ? ` (${here} new here)` : ''}`;
 }
 
 function testCell(p: PatchResult): string {
@@ -96,7 +97,7 @@ export function seriesToJUnit(r: SeriesResult): string {
     else if (p.outcome === 'infra-error') out.push(`      <error type="${p.infraOutcome ?? 'infra-error'}" message="${esc(p.message ?? 'infrastructure error')}">${body}</error>`);
     else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') out.push(`      <skipped message="${esc(MARK[p.outcome])}"/>`);
     const added = p.build?.warnings?.added ?? [];
-    if (added.length > 0) out.push(`      <system-out>${esc([`+${added.length} compiler warnings against the base:`, ...added].join('\n'))}</system-out>`);
+    if (added.length > 0) out.push(`      <system-out>${esc([`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n'))}</system-out>`);
     out.push('    </testcase>');
   }
   out.push('  </testsuite>', '</testsuites>');

@@ -44,6 +44,8 @@ export interface BuildSummary {
   outcome?: Outcome;
   /** Against the base; undefined when the base's warnings are not known. */
   warnings?: WarningDiff;
+  /** Against the previous patch's build: what this patch itself brought in (--each only). */
+  introduced?: WarningDiff;
   buildLog?: string;
 }
 
@@ -209,6 +211,7 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
     }
     base.build = b.summary;
     warnings.base = b.map;
+    warnings.previous = b.map;
     if (b.map !== undefined) base.warnings = Object.values(b.map).flat().length;
     log(`base built in ${formatSeconds(b.summary.seconds)}${b.summary.cacheHit ? ' (cache hit)' : ''}: ${base.warnings ?? '?'} warnings`);
     if (opts.testBase === true) {
@@ -266,8 +269,10 @@ async function judge(r: PatchResult, req: KernelBuildRequest, opts: SeriesOption
     r.evidence = [...e.evidence];
     return;
   }
-  const added = b.summary.warnings?.added ?? [];
-  log(`    built in ${formatSeconds(b.summary.seconds)}${b.summary.cacheHit ? ' (cache hit)' : ''}, ${b.summary.warnings === undefined ? 'warnings unknown' : `${added.length > 0 ? '+' : '±'}${added.length} warning${added.length === 1 ? '' : 's'}`}`);
+  // In --each mode a patch answers for the warnings it brings in; after --final-only, for all of them.
+  const added = (opts.mode === 'final-only' ? b.summary.warnings : b.summary.introduced)?.added ?? [];
+  const vsBase = b.summary.warnings;
+  log(`    built in ${formatSeconds(b.summary.seconds)}${b.summary.cacheHit ? ' (cache hit)' : ''}, ${vsBase === undefined ? 'warnings unknown' : `${vsBase.added.length} new warning${vsBase.added.length === 1 ? '' : 's'} against the base (${added.length} from this patch)`}`);
   const tests = await runTests(req, opts, join(opts.output, `patch-${String(r.index).padStart(2, '0')}`), log);
   r.tests = tests;
   if (opts.signal?.aborted === true) {
@@ -287,7 +292,7 @@ async function judge(r: PatchResult, req: KernelBuildRequest, opts: SeriesOption
     r.evidence = infra.evidence ?? [];
   } else if (added.length > 0) {
     r.outcome = 'new-warnings';
-    r.message = `+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base`;
+    r.message = `+${added.length} compiler warning${added.length === 1 ? '' : 's'} (${vsBase?.added.length ?? '?'} against the base)`;
     r.evidence = added;
   } else {
     r.outcome = 'good';
@@ -372,6 +377,8 @@ async function buildAt(req: KernelBuildRequest, opts: SeriesOptions, warnings: W
     if (map !== undefined) await warnings.saveSnapshot(build.metadata.key, map);
   }
   const diff = map !== undefined && warnings.base !== undefined ? diffWarnings(warnings.base, map) : undefined;
+  const introduced = map !== undefined && warnings.previous !== undefined ? diffWarnings(warnings.previous, map) : undefined;
+  warnings.previous = map;
   return {
     summary: {
       ok: true,
@@ -381,6 +388,7 @@ async function buildAt(req: KernelBuildRequest, opts: SeriesOptions, warnings: W
       kernelDir: build.dir,
       buildLog: build.artifacts.buildLog,
       ...(diff === undefined ? {} : { warnings: diff }),
+      ...(introduced === undefined ? {} : { introduced }),
     },
     ...(map === undefined ? {} : { map }),
   };
@@ -393,6 +401,8 @@ async function buildAt(req: KernelBuildRequest, opts: SeriesOptions, warnings: W
  */
 class WarningState {
   base: WarningMap | undefined;
+  /** The map of the last build judged: a patch's own warnings are those it adds to it. */
+  previous: WarningMap | undefined;
   readonly #dir: string;
   readonly #srcDir: string;
 
