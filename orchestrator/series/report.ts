@@ -44,7 +44,7 @@ function testCell(p: PatchResult): string {
 /** The per-patch table, then what broke for every patch that is not plainly good, then the verdict. */
 export function formatSeriesTable(r: SeriesResult): string {
   const head = ['#', 'patch', 'apply', 'build', 'warnings', 'tests', 'result'];
-  const rows = r.patches.map((p) => [String(p.index), truncate(p.subject, 56), applyCell(p), buildCell(p), warningCell(p), testCell(p), MARK[p.outcome]]);
+  const rows = r.patches.map((p) => [String(p.index), truncate(p.subject, 64), applyCell(p), buildCell(p), warningCell(p), testCell(p), MARK[p.outcome]]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   const out = [

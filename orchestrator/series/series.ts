@@ -284,7 +284,7 @@ async function judge(r: PatchResult, req: KernelBuildRequest, opts: SeriesOption
   if (failed !== undefined) {
     r.outcome = 'test-failed';
     r.message = `${failed.name}: ${failed.outcome ?? 'failed'}: ${failed.message ?? ''}`;
-    r.evidence = failed.evidence ?? [];
+    r.evidence = (failed.evidence ?? []).filter((e) => !(r.message ?? '').includes(e));
   } else if (infra !== undefined) {
     r.outcome = 'infra-error';
     r.infraOutcome = infra.outcome ?? 'vm-failed';
