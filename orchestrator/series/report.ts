@@ -61,6 +61,7 @@ export function formatSeriesTable(r: SeriesResult): string {
   }
   out.push('');
   if (r.firstBad !== undefined) out.push(`first bad patch: ${r.firstBad.index} "${r.firstBad.subject}" (${r.firstBad.outcome})`);
+  else if (r.patches.some((p) => p.outcome === 'build-failed' || p.outcome === 'test-failed')) out.push('the series as a whole is bad (--final-only: run with --each to find the first bad patch)');
   else if (r.interrupted) out.push('interrupted before every patch was judged');
   else if (r.patches.some((p) => p.outcome === 'infra-error')) out.push('no bad patch found, but some patches could not be judged (infrastructure errors above)');
   else out.push(`all ${r.patches.length} patches good${r.patches.some((p) => p.outcome === 'new-warnings') ? ' (some add compiler warnings)' : ''} in ${formatSeconds(r.durationMs / 1000)}`);

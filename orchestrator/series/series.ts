@@ -237,7 +237,8 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
   }
   if (opts.signal?.aborted === true) interrupted = true;
 
-  const bad = results.find((r) => BAD_OUTCOMES.includes(r.outcome));
+  // After --final-only, a build or test failure belongs to the series, not to its last patch.
+  const bad = results.find((r) => BAD_OUTCOMES.includes(r.outcome) && (ctx.mode === 'each' || r.outcome === 'apply-failed'));
   const result: SeriesResult = {
     startedAt: new Date(ctx.started).toISOString(),
     durationMs: Date.now() - ctx.started,
@@ -442,7 +443,7 @@ async function readJson(file: string): Promise<WarningMap | undefined> {
 /** 0 when every patch is good, 1 when one is bad, an infrastructure code when one could not be judged. */
 export function seriesExitCode(r: SeriesResult): number {
   if (r.interrupted) return OUTCOMES.interrupted.exit;
-  if (r.firstBad !== undefined) return 1;
+  if (r.firstBad !== undefined || r.patches.some((p) => BAD_OUTCOMES.includes(p.outcome))) return 1;
   const infra = r.patches.find((p) => p.outcome === 'infra-error');
   if (infra !== undefined) return OUTCOMES[infra.infraOutcome ?? 'vm-failed'].exit;
   return 0;

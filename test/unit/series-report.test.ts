@@ -38,3 +38,13 @@ describe('series reports', () => {
     expect(seriesExitCode({ ...r, interrupted: true })).toBe(130);
   });
 });
+
+describe('after --final-only', () => {
+  it('blames the series, not its last patch, for a failure', async () => {
+    const r = await load();
+    const { firstBad: _bad, ...rest } = r;
+    const final: SeriesResult = { ...rest, mode: 'final-only', patches: r.patches.map((p, i) => (i < 3 ? { ...p, outcome: 'not-tested' as const } : p)) };
+    expect(formatSeriesTable(final).trimEnd().split('\n').at(-1)).toBe('the series as a whole is bad (--final-only: run with --each to find the first bad patch)');
+    expect(seriesExitCode(final)).toBe(1);
+  });
+});
