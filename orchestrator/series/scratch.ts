@@ -44,6 +44,9 @@ export async function openScratchTree(baseSpec: string, opts: { baseRev?: string
   const localTop = spec.kind === 'local' ? await gitTopLevel(spec.dir) : undefined;
   if (spec.kind === 'local' && localTop === spec.dir) {
     origin = { kind: 'clone', gitDir: await commonDir(spec.dir), rev: opts.baseRev ?? 'HEAD', describe: spec.dir, slot: `clone:${spec.dir}` };
+    // Read-only (GIT_OPTIONAL_LOCKS=0: not even the index's stat cache is refreshed).
+    const dirty = await gitTry(['status', '--porcelain', '--untracked-files=no'], { cwd: spec.dir, env: { GIT_OPTIONAL_LOCKS: '0' } });
+    if (dirty.stdout.trim() !== '') opts.progress?.info(`note: ${spec.dir} has uncommitted changes; the series is applied to ${origin.rev} as committed`);
   } else if (spec.kind === 'git') {
     const source = await resolveSource(spec);
     origin = { kind: 'clone', gitDir: await commonDir(source.dir), rev: opts.baseRev ?? 'HEAD', describe: source.describe, slot: `clone:${spec.repository}` };
