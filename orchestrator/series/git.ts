@@ -31,6 +31,8 @@ export async function gitTry(args: readonly string[], opts: { cwd: string; input
     reject: false,
     env: { LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', ...opts.env },
     maxBuffer: 1024 * 1024 * 1024,
+    // A patch's last line needs its newline (git format-patch --stdout of a range).
+    stripFinalNewline: false,
     ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };

@@ -203,6 +203,7 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
     await resetTo(scratch.dir, scratch.baseCommit);
     log(`building the base (${scratch.baseCommit.slice(0, 12)})`);
     const b = await buildAt(req, opts, warnings);
+    if (b.error?.outcome === 'interrupted') throw b.error;
     if (b.error !== undefined) {
       throw new HandoverError(b.error.outcome, `the base ${scratch.describe} does not build, so no patch can be judged: ${b.error.message}`, {
         evidence: [...b.error.evidence],

@@ -60,6 +60,10 @@ describe('reading a series', () => {
     expect(s.kind).toBe('range');
     expect(s.baseRev).toBe(base);
     expect(s.patches.map((p) => p.subject)).toEqual(['a: say two', 'a: say three']);
+    // The last patch keeps its final newline: it applies (here in reverse, on the range's end).
+    const last = s.patches[1]?.file ?? '';
+    expect((await readFile(last, 'utf8')).endsWith('\n')).toBe(true);
+    expect((await git('apply', '--check', '-R', last)).exitCode).toBe(0);
   });
 
   it('refuses what is neither a file, a folder nor a range, and a range without a git base (usage errors)', async () => {
