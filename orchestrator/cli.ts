@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { createProgram } from './cli/program.ts';
 import { OUTCOMES } from './errors.ts';
+import { BISECT_EXIT } from './series/bisect.ts';
 
 const program = createProgram();
 
@@ -9,5 +10,7 @@ try {
 } catch (err) {
   if (!(err instanceof CommanderError)) throw err;
   // --help and --version end here with code 0; everything else is a usage error.
-  process.exitCode = err.exitCode === 0 ? 0 : OUTCOMES['usage-error'].exit;
+  // Under git bisect run, exit 2 would call the commit bad: a bad command line stops the bisection.
+  const usage = process.argv[2] === 'bisect-step' ? BISECT_EXIT.abort : OUTCOMES['usage-error'].exit;
+  process.exitCode = err.exitCode === 0 ? 0 : usage;
 }

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
+import { registerBisect } from './bisect.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerKernel } from './kernel.ts';
 import { registerConsole, registerMachine } from './machine.ts';
 import { registerMergeReports } from './merge-reports.ts';
 import { registerRun, registerSchema } from './run.ts';
+import { registerSeries } from './series.ts';
 
 /** The whole command tree; cli.ts parses argv with it, tests read its options. */
 export function createProgram(): Command {
@@ -19,6 +21,8 @@ export function createProgram(): Command {
   registerConsole(program);
   registerRun(program);
   registerMergeReports(program);
+  registerSeries(program);
+  registerBisect(program);
   registerSchema(program);
   return program;
 }

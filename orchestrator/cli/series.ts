@@ -1,0 +1,80 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { OUTCOMES } from '../errors.ts';
+import { createProgress } from '../report/progress.ts';
+import { agentFor } from '../scenario/agent-binding.ts';
+import { findScenarioFiles } from '../scenario/discover.ts';
+import { loadScenarios } from '../scenario/load.ts';
+import { formatSeriesTable, seriesToJUnit } from '../series/report.ts';
+import { runSeries, seriesExitCode } from '../series/series.ts';
+import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
+import { runCommand } from './run-command.ts';
+
+const REPORTERS = ['console', 'junit', 'json'] as const;
+
+interface SeriesCliOptions extends KernelOptions {
+  scenarios: string[];
+  finalOnly?: boolean;
+  each?: boolean;
+  testBase?: boolean;
+  reporter: string;
+  output: string;
+  accel: 'auto' | 'kvm' | 'tcg';
+}
+
+const collect = (value: string, previous: string[]) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function registerSeries(program: Command): void {
+  addKernelOptions(
+    program
+      .command('series')
+      .description('apply a patch series to a base tree patch by patch: does each apply, build (new warnings) and pass the scenarios; names the first bad patch')
+      .argument('<series>', 'an mbox (as b4 am writes it), a folder of git format-patch files, or a git range A..B of the --kernel checkout'),
+  )
+    .option('-s, --scenarios <list>', 'scenario files, folders or shipped names, comma-separated or repeated (default: the shipped suite)', collect, [])
+    .option('--each', 'build and test after every patch (default)')
+    .option('--final-only', 'apply every patch, then build and test once')
+    .option('--test-base', 'also run the scenarios on the base tree (it is always built: its warnings are the baseline)')
+    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json')
+    .option('-o, --output <dir>', 'where results go (series.json, junit.xml, one folder per patch)', 'handover-series')
+    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
+    .action((series: string, opts: SeriesCliOptions) =>
+      runCommand(async (signal) => {
+        const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = kinds.find((k) => !(REPORTERS as readonly string[]).includes(k));
+        if (bad !== undefined) {
+          process.stderr.write(`handover: usage-error: --reporter ${bad}: expected some of ${REPORTERS.join(', ')}\n`);
+          return OUTCOMES['usage-error'].exit;
+        }
+        if (opts.each === true && opts.finalOnly === true) {
+          process.stderr.write('handover: usage-error: --each and --final-only: choose one\n');
+          return OUTCOMES['usage-error'].exit;
+        }
+        // Scenario files are validated before anything is applied or built.
+        const scenarios = await loadScenarios(await findScenarioFiles(opts.scenarios));
+        const output = resolve(opts.output);
+        const result = await runSeries({
+          series,
+          kernel: kernelRequest(opts),
+          scenarios,
+          mode: opts.finalOnly === true ? 'final-only' : 'each',
+          ...(opts.testBase === true ? { testBase: true } : {}),
+          accel: opts.accel,
+          output,
+          agentFor,
+          signal,
+          progress: createProgress(),
+          log: (line) => process.stderr.write(`${line}\n`),
+        });
+        await mkdir(output, { recursive: true });
+        if (kinds.includes('json')) await writeFile(join(output, 'series.json'), `${JSON.stringify(result, null, 2)}\n`);
+        if (kinds.includes('junit')) await writeFile(join(output, 'junit.xml'), seriesToJUnit(result));
+        const table = formatSeriesTable(result);
+        if (kinds.includes('console')) process.stdout.write(`\n${table}`);
+        else process.stdout.write(`${table.trimEnd().split('\n').at(-1) ?? ''}\n`);
+        process.stderr.write(`results: ${output}\n`);
+        return seriesExitCode(result);
+      }),
+    );
+}

@@ -1,0 +1,106 @@
+import { stripVTControlCharacters } from 'node:util';
+import { formatSeconds } from '../report/progress.ts';
+import type { PatchResult, SeriesResult } from './series.ts';
+
+const MARK: Record<PatchResult['outcome'], string> = {
+  good: 'good',
+  'new-warnings': 'good (new warnings)',
+  'apply-failed': 'BAD: does not apply',
+  'build-failed': 'BAD: does not build',
+  'test-failed': 'BAD: tests fail',
+  'infra-error': 'could not judge',
+  'not-attempted': 'not attempted',
+  'not-tested': 'applied, not tested',
+  interrupted: 'interrupted',
+};
+
+function applyCell(p: PatchResult): string {
+  if (p.apply.ok) return 'ok';
+  if (p.outcome !== 'apply-failed') return '-';
+  return `FAIL ${p.apply.file ?? '?'}${p.apply.hunk === undefined ? '' : ` #${p.apply.hunk}`}`;
+}
+
+function buildCell(p: PatchResult): string {
+  if (p.build === undefined) return '-';
+  if (!p.build.ok) return `FAIL (${p.build.outcome ?? 'build-failed'})`;
+  return `ok ${formatSeconds(p.build.seconds)}${p.build.cacheHit ? ' (cached)' : ''}`;
+}
+
+function warningCell(p: PatchResult): string {
+  if (p.build?.ok !== true) return '-';
+  const w = p.build.warnings;
+  if (w === undefined) return '?';
+  const here = p.build.introduced?.added.length ?? 0;
+  return `+${w.added.length}${w.removed.length > 0 ? ` -${w.removed.length}` : ''}${here > 0 ? ` (${here} new here)` : ''}`;
+}
+
+function testCell(p: PatchResult): string {
+  const t = p.tests;
+  if (t === undefined) return '-';
+  const total = t.scenarios.length;
+  return `${t.passed}/${total} passed${t.failed + t.error > 0 ? `, ${t.failed + t.error} failed` : ''}${t.skipped > 0 ? `, ${t.skipped} skipped` : ''}`;
+}
+
+/** The per-patch table, then what broke for every patch that is not plainly good, then the verdict. */
+export function formatSeriesTable(r: SeriesResult): string {
+  const head = ['#', 'patch', 'apply', 'build', 'warnings', 'tests', 'result'];
+  const rows = r.patches.map((p) => [String(p.index), truncate(p.subject, 64), applyCell(p), buildCell(p), warningCell(p), testCell(p), MARK[p.outcome]]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const out = [
+    `series ${r.series.text} on ${r.base.describe}: ${r.patches.length} patch${r.patches.length === 1 ? '' : 'es'}, ${r.mode === 'each' ? 'built and tested after each' : 'built and tested after the last'} (${r.scenarios.join(', ') || 'no scenarios'})`,
+    fmt(head),
+    ...rows.map(fmt),
+  ];
+  for (const p of r.patches) {
+    if (p.outcome === 'good' || p.outcome === 'not-attempted' || p.outcome === 'not-tested') continue;
+    out.push('', `${p.index}. ${p.subject}: ${p.outcome}${p.message === undefined ? '' : `: ${p.message}`}`);
+    for (const e of p.evidence.slice(0, 20)) out.push(`    ${e}`);
+    if (p.tests !== undefined && p.outcome === 'test-failed') out.push(`    artifacts: ${p.tests.output}`);
+    if (p.build?.ok === false && p.build.buildLog !== undefined) out.push(`    build log: ${p.build.buildLog}`);
+  }
+  out.push('');
+  if (r.firstBad !== undefined) out.push(`first bad patch: ${r.firstBad.index} "${r.firstBad.subject}" (${r.firstBad.outcome})`);
+  else if (r.patches.some((p) => p.outcome === 'build-failed' || p.outcome === 'test-failed')) out.push('the series as a whole is bad (--final-only: run with --each to find the first bad patch)');
+  else if (r.interrupted) out.push('interrupted before every patch was judged');
+  else if (r.patches.some((p) => p.outcome === 'infra-error')) out.push('no bad patch found, but some patches could not be judged (infrastructure errors above)');
+  else out.push(`all ${r.patches.length} patches good${r.patches.some((p) => p.outcome === 'new-warnings') ? ' (some add compiler warnings)' : ''} in ${formatSeconds(r.durationMs / 1000)}`);
+  return `${out.join('\n')}\n`;
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+// eslint-disable-next-line no-control-regex -- XML 1.0 cannot carry most control characters
+const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
+
+function esc(text: string): string {
+  return stripVTControlCharacters(text).replace(INVALID_XML, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * One <testsuite> for the series, one <testcase> per patch: a bad patch is a failure, an
+ * infrastructure error an error, a patch not built a skip. New warnings are shown in system-out.
+ */
+export function seriesToJUnit(r: SeriesResult): string {
+  const failures = r.patches.filter((p) => p.outcome === 'apply-failed' || p.outcome === 'build-failed' || p.outcome === 'test-failed').length;
+  const errors = r.patches.filter((p) => p.outcome === 'infra-error').length;
+  const skipped = r.patches.filter((p) => p.outcome === 'not-attempted' || p.outcome === 'not-tested' || p.outcome === 'interrupted').length;
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  out.push(`<testsuites name="handover series" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
+  out.push(`  <testsuite name="${esc(r.series.text)}" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
+  out.push(`    <properties><property name="base" value="${esc(r.base.describe)}"/><property name="base-commit" value="${esc(r.base.commit)}"/><property name="scenarios" value="${esc(r.scenarios.join(','))}"/>${r.firstBad === undefined ? '' : `<property name="first-bad" value="${r.firstBad.index}"/>`}</properties>`);
+  for (const p of r.patches) {
+    out.push(`    <testcase classname="series" name="${esc(`${String(p.index).padStart(2, '0')}. ${p.subject}`)}" time="${(p.durationMs / 1000).toFixed(3)}">`);
+    const body = esc([p.message ?? '', ...p.evidence].filter(Boolean).join('\n'));
+    if (p.outcome === 'apply-failed' || p.outcome === 'build-failed' || p.outcome === 'test-failed') out.push(`      <failure type="${p.outcome}" message="${esc(p.message ?? p.outcome)}">${body}</failure>`);
+    else if (p.outcome === 'infra-error') out.push(`      <error type="${p.infraOutcome ?? 'infra-error'}" message="${esc(p.message ?? 'infrastructure error')}">${body}</error>`);
+    else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') out.push(`      <skipped message="${esc(MARK[p.outcome])}"/>`);
+    const added = p.build?.warnings?.added ?? [];
+    if (added.length > 0) out.push(`      <system-out>${esc([`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n'))}</system-out>`);
+    out.push('    </testcase>');
+  }
+  out.push('  </testsuite>', '</testsuites>');
+  return `${out.join('\n')}\n`;
+}
