@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './cli/doctor.ts';
 import { registerKernel } from './cli/kernel.ts';
+import { registerMatrix } from './cli/matrix.ts';
 import { registerRun, registerSchema } from './cli/run.ts';
 import { registerConsole, registerMachine } from './cli/machine.ts';
 import { OUTCOMES } from './errors.ts';
@@ -14,6 +15,7 @@ registerKernel(program);
 registerMachine(program);
 registerConsole(program);
 registerRun(program);
+registerMatrix(program);
 registerSchema(program);
 
 try {

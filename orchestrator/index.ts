@@ -40,6 +40,15 @@ export * as kho from './kho/index.ts';
 export { Agent, startAgent, serveAgent, agentCaps, type AgentRequest, type AgentResult } from './guest/agent.ts';
 export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts';
 export { runScenarios, type RunOptions } from './scenario/runner.ts';
+export {
+  runMatrix,
+  orderedPairs,
+  DEFAULT_MATRIX_KERNELS,
+  type MatrixOptions,
+  type MatrixResult,
+  type MatrixCell,
+} from './scenario/matrix.ts';
+export { formatMatrix, matrixToJUnit } from './report/matrix.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';
-export type { RunResult, ScenarioResult, StepResult } from './report/results.ts';
+export type { RunResult, ScenarioResult, StepResult, KernelSummary } from './report/results.ts';
 export { writeInitrd } from './rootfs/overlay.ts';

@@ -7,6 +7,7 @@ import { createProgress } from '../report/progress.ts';
 import { toJUnit } from '../report/junit.ts';
 import { toKtap } from '../report/ktap.ts';
 import type { RunResult } from '../report/results.ts';
+import { parseKernelSpec } from '../kernel/spec.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
@@ -24,6 +25,7 @@ interface RunCliOptions extends KernelOptions {
   kexecSyscall?: 'file' | 'legacy';
   append?: string;
   kexecAppend?: string;
+  kexecInto?: string;
 }
 
 /** Files for the machine reporters, written when the run ends. */
@@ -47,6 +49,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))
     .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
+    .option('--kexec-into <spec>', 'kexec into another kernel (built with the same profiles and config); wins over a scenario’s kexec_into')
     .action((args: string[], opts: RunCliOptions) =>
       runCommand(async (signal) => {
         const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
@@ -56,6 +59,7 @@ export function registerRun(program: Command): void {
           return OUTCOMES['usage-error'].exit;
         }
         // Everything is validated before anything starts.
+        if (opts.kexecInto !== undefined) parseKernelSpec(opts.kexecInto, '--kexec-into');
         const scenarios = await loadScenarios(await findScenarioFiles(args));
         const output = resolve(opts.output);
         const reporters: Reporter[] = [fileReporter(output, kinds)];
@@ -69,6 +73,7 @@ export function registerRun(program: Command): void {
           reporters,
           agentFor,
           signal,
+          ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
             ...(opts.append === undefined ? {} : { append: opts.append }),

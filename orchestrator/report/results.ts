@@ -30,6 +30,8 @@ export interface ScenarioResult {
   steps: StepResult[];
   /** Per boot: its console log (artifact). */
   consoles: string[];
+  /** Per boot: the kernel release it ran (`uname -r`); differs after a kexec into another kernel. */
+  releases?: string[];
   /** Blackout of every kexec (trigger → new userspace), ms. */
   blackoutsMs: number[];
   /** Named figures the scenario measured (e.g. large-memfd fill, retrieve). */
@@ -37,10 +39,21 @@ export interface ScenarioResult {
   artifactsDir: string;
 }
 
+export interface KernelSummary {
+  release: string;
+  spec: string;
+  describe: string;
+  configHash: string;
+  buildSeconds: number;
+  cacheHit: boolean;
+}
+
 export interface RunResult {
   startedAt: string;
   durationMs: number;
-  kernel: { release: string; spec: string; describe: string; configHash: string; buildSeconds: number; cacheHit: boolean };
+  kernel: KernelSummary;
+  /** Kernel B, when the run kexecs into another kernel (`--kexec-into`, `kexec_into`). */
+  kexecInto?: KernelSummary;
   qemu: { version: string };
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];

@@ -3,20 +3,22 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
-import { probeKhoCapabilities } from '../kho/caps.ts';
+import { findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { summarize, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
-import { runStep } from './steps.ts';
+import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
 import { StepFailure, type Overrides, type StepContext } from './step-context.ts';
 
 export interface RunOptions {
   scenarios: readonly Scenario[];
   /** The kernel under test; scenarios may add profiles and config items on top. */
   kernel?: KernelBuildRequest;
+  /** A kernel spec to kexec into (kernel B), built like kernel A; wins over a scenario's kexec_into. */
+  kexecInto?: string;
   accel?: AccelPolicy;
   /** Artifacts go to <output>/<scenario>/. */
   output: string;
@@ -35,6 +37,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   const reporters = opts.reporters ?? [];
   const results: ScenarioResult[] = [];
   let firstKernel: KernelBuild | undefined;
+  let firstTarget: KernelBuild | undefined;
   let accel = { accel: 'unknown', reason: 'no scenario booted' };
   for (const scenario of opts.scenarios) {
     if (opts.signal?.aborted === true) break;
@@ -46,7 +49,9 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     firstKernel ??= kernel;
-    const result = await runOne(scenario, kernel, opts, reporters);
+    const target = await buildKexecTarget(opts, scenario);
+    firstTarget ??= target;
+    const result = await runOne(scenario, kernel, opts, reporters, target);
     if (result.accel !== undefined) accel = result.accel;
     results.push(result.result);
     for (const r of reporters) r.scenarioEnd?.(result.result);
@@ -63,6 +68,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
       buildSeconds: kernel?.metadata.timings.totalSeconds ?? 0,
       cacheHit: kernel?.cacheHit ?? false,
     },
+    ...(firstTarget === undefined ? {} : { kexecInto: kernelSummary(firstTarget) }),
     qemu: { version: await qemuVersion() },
     accel,
     scenarios: results,
@@ -77,6 +83,7 @@ async function runOne(
   kernel: KernelBuild,
   opts: RunOptions,
   reporters: readonly Reporter[],
+  target: KernelBuild | undefined,
 ): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
   const started = performance.now();
   const dir = join(opts.output, scenario.name);
@@ -92,10 +99,12 @@ async function runOne(
     status: 'skipped',
     durationMs: 0,
   }));
+  const releases = [kernel.metadata.release];
   const base = { name: scenario.name, file: scenario.file, description: scenario.description, steps, artifactsDir: dir, figures: {} as Record<string, number> };
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
+    releases: [...releases],
     blackoutsMs: [],
     durationMs: performance.now() - started,
     ...r,
@@ -132,14 +141,23 @@ async function runOne(
     blackoutsMs: [],
     figures: base.figures,
     dumpedBoots: new Set(),
+    ...(target === undefined ? {} : { kexecTarget: target }),
+    releases,
+    caps: new Map(),
   };
   try {
-    const missing = await missingCapability(machine, scenario);
+    const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
     const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
+      const skip = await stepSkipReason(ctx, step);
+      if (skip !== undefined) {
+        st.message = `skipped: ${skip}`;
+        for (const r of reporters) r.step?.(scenario.name, st);
+        continue;
+      }
       try {
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
@@ -154,6 +172,8 @@ async function runOne(
         st.durationMs = performance.now() - t0;
         for (const r of reporters) r.step?.(scenario.name, st);
       }
+      const refused = incompatibleVerdict(machine, releases);
+      if (refused !== undefined) return { result: finish({ ...refused, blackoutsMs: ctx.blackoutsMs }, machine), accel };
       const crash = machine.vm.crashes[0];
       if (crash !== undefined) {
         return {
@@ -180,14 +200,50 @@ async function runOne(
   }
 }
 
-async function missingCapability(m: Machine, s: Scenario): Promise<string | undefined> {
-  if (s.requires === undefined || s.requires.length === 0) return undefined;
-  const caps = await probeKhoCapabilities(m.guest);
-  for (const need of s.requires) {
-    if (need === 'kho' && !caps.khoEnabled) return 'the kernel has KHO disabled (no /sys/kernel/debug/kho)';
-    if (need === 'liveupdate' && !caps.luoDevice) return 'the kernel has no /dev/liveupdate';
-  }
-  return undefined;
+/**
+ * Kernel B for a handover between two kernels (CLI wins over the file), built with the same
+ * profiles and config items as kernel A, before any VM starts.
+ */
+async function buildKexecTarget(opts: RunOptions, scenario: Scenario): Promise<KernelBuild | undefined> {
+  const spec = opts.kexecInto ?? scenario.kexec_into;
+  if (spec === undefined) return undefined;
+  return buildKernel({
+    ...opts.kernel,
+    kernel: spec,
+    profiles: [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])],
+    config: [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])],
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+  });
+}
+
+function kernelSummary(k: KernelBuild): RunResult['kernel'] {
+  return {
+    release: k.metadata.release,
+    spec: k.metadata.source.spec,
+    describe: k.metadata.source.describe,
+    configHash: k.metadata.config.hash,
+    buildSeconds: k.metadata.timings.totalSeconds,
+    cacheHit: k.cacheHit,
+  };
+}
+
+/**
+ * The kexec'd kernel said the handover's format is not its own: that is the finding, whatever
+ * happened next (a lost session, or the panic LUO ends in), so it wins over kernel-crash.
+ */
+function incompatibleVerdict(m: Machine, releases: readonly string[]): Pick<ScenarioResult, 'status' | 'outcome' | 'message' | 'evidence'> | undefined {
+  const found = findIncompatibleHandover(parseMarkers(m.vm.console.lines().map((l) => ({ text: l.text, boot: l.boot }))));
+  if (found === undefined) return undefined;
+  const from = releases[found.boot - 2] ?? 'unknown';
+  const to = releases[found.boot - 1] ?? 'unknown';
+  const crash = m.vm.crashes.find((c) => c.boot === found.boot);
+  const what = found.layer === 'kho' ? 'KHO FDT' : 'LUO state';
+  return {
+    status: 'failed',
+    outcome: 'incompatible-handover',
+    message: `boot ${found.boot} (${to}) refused the ${what} handed over by boot ${found.boot - 1} (${from})${found.expected === undefined ? '' : `: it expects '${found.expected}'`}${crash === undefined ? '' : `, then crashed: ${crash.title}`}`,
+    evidence: found.markers.map((k) => k.message),
+  };
 }
 
 function describeStep(s: Scenario['steps'][number]): string {
