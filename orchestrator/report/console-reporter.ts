@@ -18,7 +18,7 @@ export function consoleReporter(stream: NodeJS.WritableStream = process.stderr, 
       w(`▶ ${name}: ${description}`);
     },
     step(_scenario, st) {
-      const note = st.status === 'passed' ? (st.message ?? '') : st.status === 'skipped' ? '' : (st.message ?? '');
+      const note = st.message ?? '';
       w(`  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${note === '' ? '' : `: ${note}`}`);
     },
     scenarioEnd(r) {

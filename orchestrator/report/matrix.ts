@@ -2,7 +2,7 @@
 // testcase per pair × scenario.
 
 import { stripVTControlCharacters } from 'node:util';
-import type { MatrixCell, MatrixResult } from '../scenario/matrix.ts';
+import { specLabel, type MatrixCell, type MatrixResult } from '../scenario/matrix.ts';
 import { formatSeconds } from './progress.ts';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
@@ -18,25 +18,27 @@ function cellText(cells: readonly MatrixCell[]): string {
 
 /** The from × to table, then one line per cell that did not pass, with its evidence. */
 export function formatMatrix(m: MatrixResult): string {
-  const names = m.kernels.map((k) => k.release);
+  // Kernels are named by release, and by their spec too when two share a release (a patched tree).
+  const names = m.kernels.map((k) => (m.kernels.filter((o) => o.release === k.release).length > 1 ? `${k.release} (${specLabel(k.spec)})` : k.release));
+  const name = (spec: string) => names[m.kernels.findIndex((k) => k.spec === spec)] ?? spec;
   const rowHead = 'from \\ to';
   const w0 = Math.max(rowHead.length, ...names.map((n) => n.length));
   const cols = m.kernels.map((to) =>
     Math.max(
-      to.release.length,
+      name(to.spec).length,
       ...m.kernels.map((from) => cellText(m.cells.filter((c) => c.from === from.spec && c.to === to.spec)).length),
     ),
   );
-  const out = [`${pad(rowHead, w0)}  ${m.kernels.map((k, i) => pad(k.release, cols[i] ?? 0)).join('  ')}`];
+  const out = [`${pad(rowHead, w0)}  ${m.kernels.map((k, i) => pad(name(k.spec), cols[i] ?? 0)).join('  ')}`.trimEnd()];
   for (const from of m.kernels) {
     const row = m.kernels.map((to, i) => pad(from.spec === to.spec ? '—' : cellText(m.cells.filter((c) => c.from === from.spec && c.to === to.spec)), cols[i] ?? 0));
-    out.push(`${pad(from.release, w0)}  ${row.join('  ')}`);
+    out.push(`${pad(name(from.spec), w0)}  ${row.join('  ')}`.trimEnd());
   }
   out.push('');
-  for (const k of m.kernels) out.push(`${k.release}: ${k.spec} (${k.describe}), built in ${formatSeconds(k.buildSeconds)}${k.cacheHit ? ' (cache hit)' : ''}`);
+  for (const k of m.kernels) out.push(`${name(k.spec)}: ${k.spec} (${k.describe}), built in ${formatSeconds(k.buildSeconds)}${k.cacheHit ? ' (cache hit)' : ''}`);
   for (const c of m.cells) {
     const blackout = c.blackoutsMs.length === 0 ? '' : `, blackout ${c.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}`;
-    out.push(`${c.status === 'passed' ? 'ok  ' : c.status === 'skipped' ? 'skip' : 'FAIL'} ${c.releases.from} → ${c.releases.to} ${c.scenario} in ${formatSeconds(c.durationMs / 1000)}${blackout}`);
+    out.push(`${c.status === 'passed' ? 'ok  ' : c.status === 'skipped' ? 'skip' : 'FAIL'} ${name(c.from)} → ${name(c.to)} ${c.scenario} in ${formatSeconds(c.durationMs / 1000)}${blackout}`);
     if (c.status === 'failed' || c.status === 'error' || c.status === 'skipped') {
       out.push(`  ${c.outcome}: ${c.message ?? ''}`);
       for (const e of c.evidence ?? []) out.push(`    ${e}`);
@@ -62,7 +64,8 @@ export function matrixToJUnit(m: MatrixResult): string {
   for (const pair of pairs) {
     const cells = m.cells.filter((c) => `${c.from}\n${c.to}` === pair);
     const first = cells[0] as MatrixCell;
-    const suite = `${first.releases.from} -> ${first.releases.to}`;
+    const same = first.releases.from === first.releases.to;
+    const suite = same ? `${first.releases.from} (${specLabel(first.from)}) -> ${first.releases.to} (${specLabel(first.to)})` : `${first.releases.from} -> ${first.releases.to}`;
     const count = (st: string) => cells.filter((c) => c.status === st).length;
     out.push(`  <testsuite name="${esc(suite)}" tests="${cells.length}" failures="${count('failed')}" errors="${count('error')}" skipped="${count('skipped')}">`);
     out.push(`    <properties><property name="from" value="${esc(first.from)}"/><property name="to" value="${esc(first.to)}"/></properties>`);

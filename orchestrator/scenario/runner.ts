@@ -154,7 +154,7 @@ async function runOne(
       const t0 = performance.now();
       const skip = await stepSkipReason(ctx, step);
       if (skip !== undefined) {
-        st.message = `skipped: ${skip}`;
+        st.message = skip;
         for (const r of reporters) r.step?.(scenario.name, st);
         continue;
       }
