@@ -224,3 +224,15 @@ export function findIncompatibleHandover(markers: readonly KhoMarker[]): Incompa
     markers: mine,
   };
 }
+
+/** Each boot's kernel release, from its `Linux version X` banner (index 0 = boot 1). */
+export function bootReleases(input: string | readonly (string | MarkerLine)[]): string[] {
+  const lines = typeof input === 'string' ? input.split('\n') : input;
+  const out: string[] = [];
+  for (const entry of lines) {
+    const { message } = splitPrintk(typeof entry === 'string' ? entry : entry.text);
+    const m = /^Linux version (\S+)/.exec(message);
+    if (m?.[1] !== undefined) out.push(m[1]);
+  }
+  return out;
+}

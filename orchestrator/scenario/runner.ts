@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
-import { findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
+import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { summarize, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
@@ -104,7 +104,7 @@ async function runOne(
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
-    releases: [...releases],
+    releases: m === undefined ? [...releases] : releasesOf(m, releases),
     blackoutsMs: [],
     durationMs: performance.now() - started,
     ...r,
@@ -172,7 +172,7 @@ async function runOne(
         st.durationMs = performance.now() - t0;
         for (const r of reporters) r.step?.(scenario.name, st);
       }
-      const refused = incompatibleVerdict(machine, releases);
+      const refused = incompatibleVerdict(machine, releasesOf(machine, releases), kernel, target);
       if (refused !== undefined) return { result: finish({ ...refused, blackoutsMs: ctx.blackoutsMs }, machine), accel };
       const crash = machine.vm.crashes[0];
       if (crash !== undefined) {
@@ -216,6 +216,12 @@ async function buildKexecTarget(opts: RunOptions, scenario: Scenario): Promise<K
   });
 }
 
+/** Each boot's release: the kernel's own banner, else what `uname -r` said after the kexec. */
+function releasesOf(m: Machine, fromUname: readonly string[]): string[] {
+  const banners = bootReleases(m.vm.console.lines().map((l) => l.text));
+  return Array.from({ length: Math.max(banners.length, fromUname.length) }, (_, i) => banners[i] ?? fromUname[i] ?? 'unknown');
+}
+
 function kernelSummary(k: KernelBuild): RunResult['kernel'] {
   return {
     release: k.metadata.release,
@@ -231,11 +237,18 @@ function kernelSummary(k: KernelBuild): RunResult['kernel'] {
  * The kexec'd kernel said the handover's format is not its own: that is the finding, whatever
  * happened next (a lost session, or the panic LUO ends in), so it wins over kernel-crash.
  */
-function incompatibleVerdict(m: Machine, releases: readonly string[]): Pick<ScenarioResult, 'status' | 'outcome' | 'message' | 'evidence'> | undefined {
+function incompatibleVerdict(
+  m: Machine,
+  releases: readonly string[],
+  a: KernelBuild,
+  b: KernelBuild | undefined,
+): Pick<ScenarioResult, 'status' | 'outcome' | 'message' | 'evidence'> | undefined {
   const found = findIncompatibleHandover(parseMarkers(m.vm.console.lines().map((l) => ({ text: l.text, boot: l.boot }))));
   if (found === undefined) return undefined;
-  const from = releases[found.boot - 2] ?? 'unknown';
-  const to = releases[found.boot - 1] ?? 'unknown';
+  // Boot 1 runs kernel A; every later boot kernel B (or A again, without kexec_into).
+  const name = (boot: number) => `${releases[boot - 1] ?? 'unknown'}, ${(boot > 1 && b !== undefined ? b : a).metadata.source.spec}`;
+  const from = name(found.boot - 1);
+  const to = name(found.boot);
   const crash = m.vm.crashes.find((c) => c.boot === found.boot);
   const what = found.layer === 'kho' ? 'KHO FDT' : 'LUO state';
   return {

@@ -17,6 +17,7 @@ import { kernelTreeForTests } from '../helpers/tree.ts';
 const K72 = 'debian:linux-source-7.2';
 const K73 = 'debian:linux-source-7.3';
 const LUO_ABI = 'include/linux/kho/abi/luo.h';
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let out = '';
 beforeAll(async () => {
@@ -126,7 +127,12 @@ describe('negative control: a kernel that expects another LUO format', () => {
     expect(back?.evidence).toContain("luo: LUO state is incompatible with 'luo-v5'");
     for (const c of m.cells) {
       // The kernel then panics; the finding is still the incompatibility, with the panic named.
-      expect(c.message).toMatch(/^boot 2 \(7\.3\.\d+\) refused the LUO state handed over by boot 1 \(7\.3\.\d+\): it expects 'luo-v[56]', then crashed: Kernel panic - not syncing: The incoming tree failed to initialize properly/);
+      expect(c.message).toMatch(
+        new RegExp(
+          `^boot 2 \\(7\\.3\\.\\d+, ${esc(c.to)}\\) refused the LUO state handed over by boot 1 \\(7\\.3\\.\\d+, ${esc(c.from)}\\): it expects 'luo-v[56]', then crashed: Kernel panic - not syncing: The incoming tree failed to initialize properly`,
+        ),
+      );
+      expect(c.releases.boots).toHaveLength(2);
       expect(c.evidence?.some((e) => e.startsWith('Kernel panic - not syncing: The incoming tree failed to initialize properly'))).toBe(true);
     }
     expect(r.stdout).toMatch(/^7\.3\.\d+ \(linux-source-7\.3\) +— +incompatible-handover$/m);

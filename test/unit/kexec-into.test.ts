@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCapabilityProbe, unmetRequirement } from '../../orchestrator/kho/caps.ts';
-import { findIncompatibleHandover, parseMarkers, summarizeBoot } from '../../orchestrator/kho/markers.ts';
+import { bootReleases, findIncompatibleHandover, parseMarkers, summarizeBoot } from '../../orchestrator/kho/markers.ts';
 import { formatMatrix, matrixToJUnit } from '../../orchestrator/report/matrix.ts';
 import { formatDiagnostic, parseScenario } from '../../orchestrator/scenario/load.ts';
 import { orderedPairs, specLabel, type MatrixResult } from '../../orchestrator/scenario/matrix.ts';
@@ -79,6 +79,32 @@ describe('consoles of real handovers between 7.2.13 and 7.3.4', () => {
       expect(log).toMatch(new RegExp(`Linux version ${to.replace(/\./g, '\\.')} `));
     });
   }
+});
+
+describe('consoles of a 7.3.4 patched to expect luo-v6 (the negative control), recorded', () => {
+  it('v5 → v6: boot 2 refuses the LUO state, then panics; both lines are the evidence', () => {
+    const found = findIncompatibleHandover(parseMarkers(text('kho/console-luo-v5-to-v6.log')));
+    expect(found).toMatchObject({ boot: 2, layer: 'luo', expected: 'luo-v6' });
+    expect(found?.markers.map((m) => m.message)).toEqual([
+      "luo: LUO state is incompatible with 'luo-v6'",
+      'Kernel panic - not syncing: The incoming tree failed to initialize properly [-22], disabling live update',
+    ]);
+  });
+
+  it('v6 → v5: the unpatched kernel refuses it the same way, expecting luo-v5', () => {
+    const found = findIncompatibleHandover(parseMarkers(text('kho/console-luo-v6-to-v5.log')));
+    expect(found).toMatchObject({ boot: 2, layer: 'luo', expected: 'luo-v5' });
+  });
+
+  it('a handover that went through is never called incompatible (the 7.3 kexec chain)', () => {
+    expect(findIncompatibleHandover(parseMarkers(text('kho/console-kexec-chain.log')))).toBeUndefined();
+  });
+
+  it('each boot is attributed to its kernel by its banner', () => {
+    expect(bootReleases(text('kho/console-7.2-to-7.3.log'))).toEqual(['7.2.13', '7.3.4']);
+    expect(bootReleases(text('kho/console-7.3-to-7.2.log'))).toEqual(['7.3.4', '7.2.13']);
+    expect(bootReleases(text('kho/console-luo-v5-to-v6.log'))).toEqual(['7.3.4', '7.3.4']);
+  });
 });
 
 describe('the matrix', () => {
