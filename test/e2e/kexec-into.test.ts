@@ -98,7 +98,7 @@ describe('kexec_into in a scenario file', () => {
         '    debugfs: {path: kho/out/fdt, fdt_header: true}',
         '  - name: GET_NAME works on 7.2',
         '    requires: [get-name, in-fdt]',
-        '    exec: [true]',
+        '    exec: ["true"]',
         '',
       ].join('\n'),
     );
@@ -111,6 +111,23 @@ describe('kexec_into in a scenario file', () => {
     expect(sc?.releases?.map((x) => x.slice(0, 3))).toEqual(['7.3', '7.2']);
     expect(sc?.steps.map((s) => s.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'skipped', 'passed']);
     expect(sc?.steps[6]?.message).toMatch(/^no kho\/out\/fdt \(it exists only on a cold boot\) \[kernel 7\.2\.\d+\]$/);
+  });
+
+  it('--kexec-into wins over the file’s kexec_into', async () => {
+    const dir = join(out, 'into-73');
+    const r = await handover(['run', join(out, 'into-72.yaml'), '--kexec-into', K73, '--accel', 'tcg', '--reporter', 'json', '--output', dir]);
+    expect(r.exitCode).toBe(0);
+    const run = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
+    expect(run.kexecInto?.spec).toBe(`${K73}@trixie-backports`);
+    expect(run.scenarios[0]?.releases?.map((x) => x.slice(0, 3))).toEqual(['7.3', '7.3']);
+  });
+
+  it('a bad --kexec-into is a usage error naming the option, before anything starts', async () => {
+    const dir = join(out, 'bad-into');
+    const r = await handover(['run', 'memfd-round-trip', '--kexec-into', 'linux-7.2', '--output', dir]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("handover: usage-error: --kexec-into: 'linux-7.2' is not a kernel spec");
+    await expect(readdir(dir)).rejects.toThrow();
   });
 });
 
