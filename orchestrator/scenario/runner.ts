@@ -152,13 +152,14 @@ async function runOne(
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
-      const skip = await stepSkipReason(ctx, step);
-      if (skip !== undefined) {
-        st.message = skip;
-        for (const r of reporters) r.step?.(scenario.name, st);
-        continue;
-      }
       try {
+        // A step whose requirement this boot's kernel lacks is skipped with the reason (the
+        // finally below reports it), never run and never passed.
+        const skip = await stepSkipReason(ctx, step);
+        if (skip !== undefined) {
+          st.message = skip;
+          continue;
+        }
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
