@@ -75,6 +75,18 @@ describe('handover matrix between Debian 7.2 and 7.3', () => {
   });
 });
 
+describe('handover matrix: bad options stop it before anything is built or booted', () => {
+  it('one kernel twice, a bad spec, a bad reporter: usage errors (exit 2) naming the option', async () => {
+    const same = await handover(['matrix', '--kernels', `${K73},linux-source-7.3`, '--output', join(out, 'bad')]);
+    expect([same.exitCode, same.stderr]).toEqual([2, expect.stringContaining('expected at least two different kernel specs')]);
+    const spec = await handover(['matrix', '--kernels', `${K73},linux-7.2`, '--output', join(out, 'bad')]);
+    expect([spec.exitCode, spec.stderr]).toEqual([2, expect.stringContaining("--kernels: 'linux-7.2' is not a kernel spec")]);
+    const rep = await handover(['matrix', '--reporter', 'ktap', '--output', join(out, 'bad')]);
+    expect([rep.exitCode, rep.stderr]).toEqual([2, expect.stringContaining('--reporter ktap')]);
+    await expect(readdir(join(out, 'bad'))).rejects.toThrow();
+  });
+});
+
 describe('kexec_into in a scenario file', () => {
   it('boots 7.3, kexecs into 7.2, and probes capabilities again on 7.2 (a missing one is a skip with its reason)', async () => {
     await buildKernel({ kernel: K72 });
