@@ -6,6 +6,7 @@ export const OUTCOMES = {
   'test-failed': { exit: 1, summary: 'a check failed in a scenario' },
   'step-failed': { exit: 1, summary: 'a step in the guest failed' },
   'kernel-crash': { exit: 1, summary: 'the kernel reported a crash on the console' },
+  'incompatible-handover': { exit: 1, summary: 'the kexec’d kernel refused the handover: KHO FDT or LUO state incompatible' },
   'usage-error': { exit: 2, summary: 'bad command line, spec or file' },
   'config-dropped': { exit: 3, summary: 'Kconfig dropped or changed a requested symbol' },
   'config-unknown-symbol': { exit: 3, summary: 'a requested symbol does not exist in the tree' },

@@ -42,12 +42,21 @@ export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts'
 export { runScenarios, planJobs, RETRIED_OUTCOMES, type RunOptions } from './scenario/runner.ts';
 export { parseShard, shardOf, suiteOrder, type Shard } from './scenario/shard.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';
-export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass } from './report/results.ts';
+export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './report/results.ts';
 export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './report/baseline.ts';
 export { mergeRuns, readMergeInputs, type MergeInput } from './report/merge.ts';
 export { writeReports, REPORTERS } from './report/write-reports.ts';
 export { toHtml, htmlReport, collectArtifacts, type HtmlOptions, type ScenarioArtifacts } from './report/html.ts';
 export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './report/timeline.ts';
+export {
+  runMatrix,
+  orderedPairs,
+  DEFAULT_MATRIX_KERNELS,
+  type MatrixOptions,
+  type MatrixResult,
+  type MatrixCell,
+} from './scenario/matrix.ts';
+export { formatMatrix, matrixToJUnit } from './report/matrix.ts';
 export { writeInitrd } from './rootfs/overlay.ts';
 export { runSeries, seriesExitCode, BAD_OUTCOMES, type SeriesOptions, type SeriesResult, type PatchResult, type PatchOutcome } from './series/series.ts';
 export { readSeries, type Series, type Patch } from './series/parse.ts';

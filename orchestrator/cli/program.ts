@@ -3,6 +3,7 @@ import { registerBisect } from './bisect.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerKernel } from './kernel.ts';
 import { registerConsole, registerMachine } from './machine.ts';
+import { registerMatrix } from './matrix.ts';
 import { registerMergeReports } from './merge-reports.ts';
 import { registerRun, registerSchema } from './run.ts';
 import { registerSeries } from './series.ts';
@@ -20,6 +21,7 @@ export function createProgram(): Command {
   registerMachine(program);
   registerConsole(program);
   registerRun(program);
+  registerMatrix(program);
   registerMergeReports(program);
   registerSeries(program);
   registerBisect(program);

@@ -5,6 +5,7 @@ import { loadBaseline, storeInHistory, type Baseline } from '../report/baseline.
 import { consoleReporter, summaryLine, type Reporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
 import type { RunResult } from '../report/results.ts';
+import { parseKernelSpec } from '../kernel/spec.ts';
 import { parseReporters, REPORTERS, writeReports } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
@@ -28,6 +29,7 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
   shard?: Shard;
   baseline?: string;
   history?: string;
+  kexecInto?: string;
 }
 
 /** Files for the machine reporters, written when the run ends. */
@@ -68,6 +70,7 @@ export function registerRun(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
     .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
     .option('--history <dir>', "also store this run's results.json there, named by its start time")
+    .option('--kexec-into <spec>', 'kexec into another kernel (built with the same profiles and config); wins over a scenario’s kexec_into')
     .action((args: string[], opts: RunCliOptions) =>
       runCommand(async (signal) => {
         const { kinds, bad } = parseReporters(opts.reporter);
@@ -76,6 +79,7 @@ export function registerRun(program: Command): void {
           return OUTCOMES['usage-error'].exit;
         }
         // Everything is validated before anything starts.
+        if (opts.kexecInto !== undefined) parseKernelSpec(opts.kexecInto, '--kexec-into');
         const all = await loadScenarios(await findScenarioFiles(args));
         const baseline = await baselineFor(opts.baseline);
         const scenarios = opts.shard === undefined ? all : shardOf(all, opts.shard);
@@ -98,6 +102,7 @@ export function registerRun(program: Command): void {
           retries: opts.retries,
           ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
           ...(baseline === undefined ? {} : { baseline }),
+          ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
             ...(opts.append === undefined ? {} : { append: opts.append }),

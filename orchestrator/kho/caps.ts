@@ -196,3 +196,42 @@ export function missingCapability(caps: KhoCapabilities, need: readonly Capabili
   const missing = need.filter((n) => !hasCapability(caps, n)).map((n) => WHY[n]);
   return missing.length === 0 ? undefined : `${missing.join('; ')} [kernel ${caps.release}]`;
 }
+
+/**
+ * What a scenario or a step may say it `requires`. Each is read from the interface the running
+ * kernel exposes (reference §4.3), never from its version number.
+ */
+export const REQUIREMENTS = ['kho', 'liveupdate', 'memfd-seals', 'get-name', 'kexec-metadata', 'luo-raw', 'out-fdt', 'in-fdt'] as const;
+export type Requirement = (typeof REQUIREMENTS)[number];
+
+/** Probes that need a LUO call, not a file: only run when a step asks for them. */
+export interface RuntimeCapabilities {
+  /** LIVEUPDATE_SESSION_GET_NAME answered on a fresh session (7.2+; EINVAL before). */
+  readonly getName?: boolean;
+}
+
+/** Why a kernel does not meet `need`, or undefined when it does (`get-name` needs its runtime probe first). */
+export function unmetRequirement(caps: KhoCapabilities, need: Requirement, runtime: RuntimeCapabilities = {}): string | undefined {
+  const on = `[kernel ${caps.release}]`;
+  switch (need) {
+    case 'kho':
+      return caps.khoEnabled ? undefined : `the kernel has KHO disabled (no /sys/kernel/debug/kho) ${on}`;
+    case 'liveupdate':
+      return caps.luoDevice ? undefined : `the kernel has no /dev/liveupdate ${on}`;
+    case 'memfd-seals':
+      // memfd-v2 (seals kept) came with the 7.1 KHO ABI, whose mark is the kexec-metadata sub-blob.
+      return caps.kexecMetadata || caps.inSubtrees.includes('kexec-metadata')
+        ? undefined
+        : `memfd seals are preserved from the 7.1 KHO ABI on (memfd-v2), and this kernel has no kexec-metadata sub-blob ${on}`;
+    case 'get-name':
+      return runtime.getName === false ? `LIVEUPDATE_SESSION_GET_NAME is refused (7.2+ only) ${on}` : undefined;
+    case 'kexec-metadata':
+      return caps.kexecMetadata || caps.inSubtrees.includes('kexec-metadata') ? undefined : `${WHY.kexecMetadata} ${on}`;
+    case 'luo-raw':
+      return caps.luoFormat === 'raw' ? undefined : `the LUO state is not the raw luo_ser of 7.2+ (format: ${caps.luoFormat}) ${on}`;
+    case 'out-fdt':
+      return caps.outFdt ? undefined : `${WHY.outFdt} ${on}`;
+    case 'in-fdt':
+      return caps.inFdt ? undefined : `${WHY.inFdt} ${on}`;
+  }
+}

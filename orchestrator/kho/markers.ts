@@ -190,3 +190,49 @@ export function summarizeBoot(markers: readonly KhoMarker[], boot: number): Hand
     warnings: mine.filter((m) => m.kind === 'kho-warning'),
   };
 }
+
+/**
+ * A kexec'd kernel that could not take the handover it was given because the format differs from
+ * its own: the KHO root FDT's compatible (`KHO: setup: handover FDT … is incompatible with 'kho-vN'`),
+ * or the LUO state (`luo: LUO state is incompatible with 'luo-vN'`, `LUO state is too small`, or
+ * `FDT 'LUO' is incompatible` on ≤7.1). Reference §4.2, §5.4.
+ */
+export interface IncompatibleHandover {
+  readonly boot: number;
+  /** What the new kernel expected (`kho-v4`, `luo-v5`, …) when it said so. */
+  readonly expected?: string;
+  /** Which layer refused it. */
+  readonly layer: 'kho' | 'luo';
+  /** The refusing line and what followed from it on that boot (revival disabled, the panic). */
+  readonly markers: readonly KhoMarker[];
+}
+
+const isTrigger = (m: KhoMarker): boolean =>
+  m.kind === 'kho-incompatible' || m.kind === 'luo-incompatible' || (m.kind === 'luo-restore-failed' && m.reason.startsWith('LUO state is too small'));
+const CONSEQUENCES: ReadonlySet<KhoMarkerKind> = new Set<KhoMarkerKind>(['kho-revival-disabled', 'luo-restore-panic']);
+
+/** The first boot whose console refuses an incompatible handover, or undefined. */
+export function findIncompatibleHandover(markers: readonly KhoMarker[]): IncompatibleHandover | undefined {
+  const trigger = markers.find(isTrigger);
+  if (trigger === undefined) return undefined;
+  const mine = markers.filter((m) => m.boot === trigger.boot && (isTrigger(m) || CONSEQUENCES.has(m.kind)));
+  const expected = trigger.kind === 'kho-incompatible' || trigger.kind === 'luo-incompatible' ? trigger.expected : undefined;
+  return {
+    boot: trigger.boot,
+    layer: trigger.kind === 'kho-incompatible' ? 'kho' : 'luo',
+    ...(expected === undefined || expected === '' ? {} : { expected }),
+    markers: mine,
+  };
+}
+
+/** Each boot's kernel release, from its `Linux version X` banner (index 0 = boot 1). */
+export function bootReleases(input: string | readonly (string | MarkerLine)[]): string[] {
+  const lines = typeof input === 'string' ? input.split('\n') : input;
+  const out: string[] = [];
+  for (const entry of lines) {
+    const { message } = splitPrintk(typeof entry === 'string' ? entry : entry.text);
+    const m = /^Linux version (\S+)/.exec(message);
+    if (m?.[1] !== undefined) out.push(m[1]);
+  }
+  return out;
+}

@@ -40,7 +40,8 @@ export function consoleReporter(
       out(name, `▶ ${name}: ${description}`);
     },
     step(scenario, st) {
-      const note = st.status === 'skipped' ? '' : (st.message ?? '');
+      // A skipped step says why (a capability the kernel lacks); one never reached has no message.
+      const note = st.message ?? '';
       out(scenario, `  ${MARK[st.status]} ${String(st.index + 1).padStart(2)}. ${st.name} (${formatSeconds(st.durationMs / 1000)})${note === '' ? '' : `: ${note}`}`);
     },
     note(line) {

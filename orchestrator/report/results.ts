@@ -35,6 +35,8 @@ export interface ScenarioResult {
   timeline?: TimelinePhase[];
   /** Per boot: its console log (artifact). */
   consoles: string[];
+  /** Per boot: the kernel release it ran (`uname -r`); differs after a kexec into another kernel. */
+  releases?: string[];
   /** Blackout of every kexec (trigger → new userspace), ms. */
   blackoutsMs: number[];
   /** Named figures the scenario measured (e.g. large-memfd fill, retrieve). */
@@ -74,10 +76,21 @@ export interface Comparison {
   counts: Record<string, number>;
 }
 
+export interface KernelSummary {
+  release: string;
+  spec: string;
+  describe: string;
+  configHash: string;
+  buildSeconds: number;
+  cacheHit: boolean;
+}
+
 export interface RunResult {
   startedAt: string;
   durationMs: number;
-  kernel: { release: string; spec: string; describe: string; configHash: string; buildSeconds: number; cacheHit: boolean };
+  kernel: KernelSummary;
+  /** Kernel B, when the run kexecs into another kernel (`--kexec-into`, `kexec_into`). */
+  kexecInto?: KernelSummary;
   qemu: { version: string };
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];

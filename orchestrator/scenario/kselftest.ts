@@ -22,12 +22,26 @@ export async function kselftestBinary(kernel: KernelBuild, test: Kselftest): Pro
   if (!(await access(source).then(() => true, () => false))) {
     throw new HandoverError('step-failed', `this tree has no kselftest ${test} (${source} is missing)`);
   }
+  const lib = await helperLibrary(dir);
   const partial = `${out}.partial-${process.pid}`;
   await runTool(
     'gcc',
-    ['-static', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wno-unused-function', '-isystem', kernel.artifacts.headers, '-I', join(dir, 'lib/include'), '-I', selftests, '-o', partial, source, join(dir, 'lib/lu_utils.c')],
+    ['-static', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wno-unused-function', '-isystem', kernel.artifacts.headers, '-I', lib.include, '-I', selftests, '-o', partial, source, lib.source],
     { outcome: 'build-failed', what: `compile kselftest ${test}` },
   );
   await rename(partial, out);
   return out;
+}
+
+/**
+ * The tests' helper library, wherever this tree keeps it: 7.3 has `lib/lu_utils.c` with
+ * `lib/include/`, 7.2 a flat `luo_test_utils.c` beside the tests (the same stage interface).
+ */
+async function helperLibrary(dir: string): Promise<{ source: string; include: string }> {
+  const layouts = [
+    { source: join(dir, 'lib/lu_utils.c'), include: join(dir, 'lib/include') },
+    { source: join(dir, 'luo_test_utils.c'), include: dir },
+  ];
+  for (const l of layouts) if (await access(l.source).then(() => true, () => false)) return l;
+  throw new HandoverError('step-failed', `this tree's LUO kselftests have no helper library handover knows (looked for ${layouts.map((l) => l.source).join(', ')})`);
 }

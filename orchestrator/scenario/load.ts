@@ -73,7 +73,7 @@ export function parseScenario(text: string, file: string): { scenario?: Scenario
       return;
     }
     const kinds = Object.keys(raw).filter((k): k is StepKind => (STEP_KINDS as string[]).includes(k));
-    const unknown = Object.keys(raw).filter((k) => !(STEP_KINDS as string[]).includes(k) && !['name', 'timeout', 'expect_error', 'xfail'].includes(k));
+    const unknown = Object.keys(raw).filter((k) => !(STEP_KINDS as string[]).includes(k) && !['name', 'timeout', 'expect_error', 'xfail', 'requires'].includes(k));
     if (kinds.length !== 1) {
       const key = unknown[0] ?? Object.keys(raw)[1];
       const offset = key === undefined ? where : keyOffset(doc, path, key);

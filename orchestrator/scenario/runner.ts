@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
-import { probeKhoCapabilities } from '../kho/caps.ts';
+import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
@@ -14,13 +14,15 @@ import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
-import { runStep } from './steps.ts';
+import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
 import { StepFailure, type Overrides, type StepContext } from './step-context.ts';
 
 export interface RunOptions {
   scenarios: readonly Scenario[];
   /** The kernel under test; scenarios may add profiles and config items on top. */
   kernel?: KernelBuildRequest;
+  /** A kernel spec to kexec into (kernel B), built like kernel A; wins over a scenario's kexec_into. */
+  kexecInto?: string;
   accel?: AccelPolicy;
   /** Artifacts go to <output>/<scenario>/. */
   output: string;
@@ -87,6 +89,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     names.add(s.name);
   }
   const { base, kernels } = await buildKernels(opts);
+  const firstTarget = kernels.find((k) => k.target !== undefined)?.target;
   const { jobs, notes } = planJobs(opts.jobs ?? 1, opts.scenarios);
   for (const n of notes) for (const r of reporters) r.note?.(n);
 
@@ -132,6 +135,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
       buildSeconds: kernel?.metadata.timings.totalSeconds ?? 0,
       cacheHit: kernel?.cacheHit ?? false,
     },
+    ...(firstTarget === undefined ? {} : { kexecInto: kernelSummary(firstTarget) }),
     qemu: { version: await qemuVersion() },
     accel,
     scenarios: done,
@@ -148,6 +152,8 @@ interface PreparedKernel {
   build: KernelBuild;
   /** Wall time of the build (or cache look-up) that produced it. */
   ms: number;
+  /** The kernel every kexec goes into (--kexec-into / kexec_into), built like `build`. */
+  target?: KernelBuild;
 }
 
 /**
@@ -157,14 +163,15 @@ interface PreparedKernel {
  */
 async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: PreparedKernel[] }> {
   const byKey = new Map<string, PreparedKernel>();
-  const get = async (profiles: string[], config: string[]): Promise<PreparedKernel> => {
-    const key = JSON.stringify([profiles, config]);
+  const get = async (profiles: string[], config: string[], into?: string): Promise<PreparedKernel> => {
+    const key = JSON.stringify([profiles, config, into ?? null]);
     let k = byKey.get(key);
     if (k === undefined) {
       const t0 = performance.now();
       const build = await buildKernel({ ...opts.kernel, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
       await buildRootfs({ uapiInclude: build.artifacts.headers });
-      k = { build, ms: Math.round(performance.now() - t0) };
+      const target = into === undefined ? undefined : await buildKexecTarget(opts, into, profiles, config);
+      k = { build, ms: Math.round(performance.now() - t0), ...(target === undefined ? {} : { target }) };
       byKey.set(key, k);
     }
     return k;
@@ -174,7 +181,13 @@ async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; 
   const kernels: PreparedKernel[] = [];
   for (const scenario of opts.scenarios) {
     if (opts.signal?.aborted === true) break;
-    kernels.push(await get([...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])], [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])]));
+    kernels.push(
+      await get(
+        [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])],
+        [...(opts.kernel?.config ?? []), ...(scenario.kernel?.config ?? [])],
+        opts.kexecInto ?? scenario.kexec_into,
+      ),
+    );
   }
   return { base, kernels };
 }
@@ -194,7 +207,7 @@ async function runWithRetries(
   const retries = opts.retries ?? 1;
   const attempts: Attempt[] = [];
   for (let n = 1; ; n++) {
-    const r = await runOne(scenario, kernel.build, opts, reporters);
+    const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target);
     r.result.kernelBuildMs = kernel.ms;
     const retry =
       r.result.status === 'error' && r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
@@ -233,6 +246,7 @@ async function runOne(
   kernel: KernelBuild,
   opts: RunOptions,
   reporters: readonly Reporter[],
+  target: KernelBuild | undefined,
 ): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
   const started = performance.now();
   const dir = join(opts.output, scenario.name);
@@ -248,6 +262,7 @@ async function runOne(
     status: 'skipped',
     durationMs: 0,
   }));
+  const releases = [kernel.metadata.release];
   const base: Pick<ScenarioResult, 'name' | 'file' | 'description' | 'steps' | 'artifactsDir' | 'figures'> & { bootMs?: number } = {
     name: scenario.name,
     file: scenario.file,
@@ -260,6 +275,7 @@ async function runOne(
   const finish = (r: Partial<ScenarioResult> & Pick<ScenarioResult, 'status'>, m?: Machine): ScenarioResult => ({
     ...base,
     consoles: m?.vm.bootInfo.map((b) => b.log) ?? [],
+    releases: m === undefined ? [...releases] : releasesOf(m, releases),
     blackoutsMs: [],
     durationMs: performance.now() - started,
     timeline: scenarioTimeline({ steps, ...(boot.endMs === 0 ? {} : { boot }) }),
@@ -302,9 +318,12 @@ async function runOne(
     blackoutsMs: [],
     figures: base.figures,
     dumpedBoots: new Set(),
+    ...(target === undefined ? {} : { kexecTarget: target }),
+    releases,
+    caps: new Map(),
   };
   try {
-    const missing = await missingCapability(machine, scenario);
+    const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
     const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
     let stepOutcome: Outcome | undefined;
@@ -313,6 +332,13 @@ async function runOne(
       const t0 = performance.now();
       st.startMs = Math.round(t0 - started);
       try {
+        // A step whose requirement this boot's kernel lacks is skipped with the reason (the
+        // finally below reports it), never run and never passed.
+        const skip = await stepSkipReason(ctx, step);
+        if (skip !== undefined) {
+          st.message = skip;
+          continue;
+        }
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
@@ -327,6 +353,8 @@ async function runOne(
         st.durationMs = performance.now() - t0;
         for (const r of reporters) r.step?.(scenario.name, st);
       }
+      const refused = incompatibleVerdict(machine, releasesOf(machine, releases), kernel, target);
+      if (refused !== undefined) return { result: finish({ ...refused, blackoutsMs: ctx.blackoutsMs }, machine), accel };
       const crash = machine.vm.crashes[0];
       if (crash !== undefined) {
         return {
@@ -355,14 +383,55 @@ async function runOne(
   }
 }
 
-async function missingCapability(m: Machine, s: Scenario): Promise<string | undefined> {
-  if (s.requires === undefined || s.requires.length === 0) return undefined;
-  const caps = await probeKhoCapabilities(m.guest);
-  for (const need of s.requires) {
-    if (need === 'kho' && !caps.khoEnabled) return 'the kernel has KHO disabled (no /sys/kernel/debug/kho)';
-    if (need === 'liveupdate' && !caps.luoDevice) return 'the kernel has no /dev/liveupdate';
-  }
-  return undefined;
+/**
+ * Kernel B for a handover between two kernels (CLI wins over the file), built with the same
+ * profiles and config items as kernel A, before any VM starts.
+ */
+async function buildKexecTarget(opts: RunOptions, spec: string, profiles: string[], config: string[]): Promise<KernelBuild> {
+  return buildKernel({ ...opts.kernel, kernel: spec, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+}
+
+/** Each boot's release: the kernel's own banner, else what `uname -r` said after the kexec. */
+function releasesOf(m: Machine, fromUname: readonly string[]): string[] {
+  const banners = bootReleases(m.vm.console.lines().map((l) => l.text));
+  return Array.from({ length: Math.max(banners.length, fromUname.length) }, (_, i) => banners[i] ?? fromUname[i] ?? 'unknown');
+}
+
+function kernelSummary(k: KernelBuild): RunResult['kernel'] {
+  return {
+    release: k.metadata.release,
+    spec: k.metadata.source.spec,
+    describe: k.metadata.source.describe,
+    configHash: k.metadata.config.hash,
+    buildSeconds: k.metadata.timings.totalSeconds,
+    cacheHit: k.cacheHit,
+  };
+}
+
+/**
+ * The kexec'd kernel said the handover's format is not its own: that is the finding, whatever
+ * happened next (a lost session, or the panic LUO ends in), so it wins over kernel-crash.
+ */
+function incompatibleVerdict(
+  m: Machine,
+  releases: readonly string[],
+  a: KernelBuild,
+  b: KernelBuild | undefined,
+): Pick<ScenarioResult, 'status' | 'outcome' | 'message' | 'evidence'> | undefined {
+  const found = findIncompatibleHandover(parseMarkers(m.vm.console.lines().map((l) => ({ text: l.text, boot: l.boot }))));
+  if (found === undefined) return undefined;
+  // Boot 1 runs kernel A; every later boot kernel B (or A again, without kexec_into).
+  const name = (boot: number) => `${releases[boot - 1] ?? 'unknown'}, ${(boot > 1 && b !== undefined ? b : a).metadata.source.spec}`;
+  const from = name(found.boot - 1);
+  const to = name(found.boot);
+  const crash = m.vm.crashes.find((c) => c.boot === found.boot);
+  const what = found.layer === 'kho' ? 'KHO FDT' : 'LUO state';
+  return {
+    status: 'failed',
+    outcome: 'incompatible-handover',
+    message: `boot ${found.boot} (${to}) refused the ${what} handed over by boot ${found.boot - 1} (${from})${found.expected === undefined ? '' : `: it expects '${found.expected}'`}${crash === undefined ? '' : `, then crashed: ${crash.title}`}`,
+    evidence: found.markers.map((k) => k.message),
+  };
 }
 
 function describeStep(s: Scenario['steps'][number]): string {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { parseKernelSpec } from '../kernel/spec.ts';
+import { REQUIREMENTS } from '../kho/caps.ts';
 import { KSELFTESTS } from './kselftest.ts';
 
 // One definition gives the TypeScript types, the validation of scenario files, and the JSON
@@ -24,6 +26,11 @@ const common = {
     .min(1)
     .optional()
     .describe('a known kernel bug: a failure is reported as XFAIL with this reason (the scenario goes on), a pass as XPASS'),
+  requires: z
+    .array(z.enum(REQUIREMENTS))
+    .min(1)
+    .optional()
+    .describe('capabilities of the running kernel this step needs (probed again after each kexec); when one is missing the step is skipped with the reason, never passed'),
 };
 
 const step = <K extends string, T extends z.ZodType>(kind: K, body: T, description: string) =>
@@ -137,7 +144,7 @@ export type StepKind = keyof typeof STEP_SCHEMAS;
 export const STEP_KINDS = Object.keys(STEP_SCHEMAS) as StepKind[];
 export type Step = { [K in StepKind]: z.output<(typeof STEP_SCHEMAS)[K]> & { kind: K } }[StepKind];
 
-export const CAPABILITIES = ['kho', 'liveupdate', 'memfd-seals', 'get-name'] as const;
+export const CAPABILITIES = REQUIREMENTS;
 
 export const ScenarioHeader = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case words joined by -').optional().describe('default: the file name'),
@@ -156,7 +163,13 @@ export const ScenarioHeader = z.strictObject({
       cpus: z.number().int().min(1).optional(),
     })
     .optional(),
-  requires: z.array(z.enum(CAPABILITIES)).optional().describe('skip, with the reason, when the kernel lacks one'),
+  requires: z.array(z.enum(CAPABILITIES)).optional().describe('skip, with the reason, when the kernel lacks one (probed on the first boot)'),
+  kexec_into: z
+    .string()
+    .min(1)
+    .refine(isKernelSpec, 'expected a kernel spec: debian:linux-source-X.Y[@suite], git:<repository>#<ref>, or a path')
+    .optional()
+    .describe('a kernel spec (like --kernel) to kexec into: kernel B, built with the same profiles and config as the kernel under test; --kexec-into wins'),
   timeout: z.number().positive().optional().describe('seconds for the whole scenario (default 300)'),
   steps: z.array(z.unknown()).min(1),
 });
@@ -165,6 +178,15 @@ export const ScenarioHeader = z.strictObject({
 export const ScenarioFile = ScenarioHeader.extend({
   steps: z.array(z.union(Object.values(STEP_SCHEMAS) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]])).min(1),
 });
+
+function isKernelSpec(text: string): boolean {
+  try {
+    parseKernelSpec(text, 'kexec_into');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type ScenarioHeaderT = z.output<typeof ScenarioHeader>;
 

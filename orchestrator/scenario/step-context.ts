@@ -1,3 +1,5 @@
+import type { KernelBuild } from '../kernel/build.ts';
+import type { KhoCapabilities } from '../kho/caps.ts';
 import type { Machine } from '../machine/start.ts';
 import type { AgentPort, AgentReply } from './agent-port.ts';
 import type { Scenario } from './load.ts';
@@ -36,6 +38,12 @@ export interface StepContext {
   figures: Record<string, number>;
   /** Boot numbers whose debugfs was already saved as an artifact. */
   dumpedBoots: Set<number>;
+  /** Kernel B of a handover between two kernels: every kexec goes into it. */
+  kexecTarget?: KernelBuild;
+  /** `uname -r` of each boot (index 0 = boot 1), so results attribute each boot to its kernel. */
+  releases: string[];
+  /** Capabilities probed per boot (a kexec may land in a kernel that differs). */
+  caps: Map<number, { files: KhoCapabilities; getName?: boolean }>;
 }
 
 /** A failed check: the message says what broke; evidence is what to look at. */

@@ -3,7 +3,8 @@ import { HandoverError } from '../errors.ts';
 import { compatible, findNode, parseFdtHeader, property, readFdt, string as fdtString, u64le, type Fdt } from '../kho/fdt.ts';
 import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
 import { writeFile } from 'node:fs/promises';
-import { fireKexec, loadKexec } from '../machine/kexec.ts';
+import { probeKhoCapabilities, unmetRequirement, type Requirement } from '../kho/caps.ts';
+import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
 import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
 import type { AgentReply } from './agent-port.ts';
@@ -54,7 +55,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       return expectOk(step, await call(ctx, step.agent));
     case 'kexec_load': {
       const syscall = ctx.overrides.kexecSyscall ?? step.kexec_load.syscall;
-      const r = await loadKexec(ctx.machine, { syscall });
+      const r = await loadKexec(ctx.machine, { ...targetImage(ctx), syscall });
       ctx.kexecLoaded = syscall;
       return r;
     }
@@ -129,18 +130,60 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
   const results = [];
   for (let i = 0; i < step.kexec.count; i++) {
     const syscall = ctx.overrides.kexecSyscall ?? step.kexec.syscall ?? ctx.kexecLoaded ?? 'file';
-    if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { syscall });
+    if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { ...targetImage(ctx), syscall });
     if (ctx.overrides.kexecAppend !== undefined) {
-      await loadKexec(ctx.machine, { syscall, append: ctx.overrides.kexecAppend });
+      await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend });
     }
-    const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease: ctx.machine.kernel.metadata.release });
+    const expectRelease = (ctx.kexecTarget ?? ctx.machine.kernel).metadata.release;
+    const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease });
+    ctx.releases.push(r.release);
     ctx.kexecLoaded = undefined;
     ctx.lastSyscall = syscall;
     ctx.agentUp = false;
     ctx.blackoutsMs.push(Math.round(r.blackoutMs));
-    results.push({ boot: r.boot, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall });
+    results.push({ boot: r.boot, release: r.release, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall });
   }
   return results;
+}
+
+/** The image every kexec loads: kernel B's when the scenario hands over to another kernel. */
+function targetImage(ctx: StepContext): Pick<KexecOptions, 'bzImage'> {
+  return ctx.kexecTarget === undefined ? {} : { bzImage: ctx.kexecTarget.artifacts.bzImage };
+}
+
+/** Why this step cannot run on the current boot's kernel (its `requires`), or undefined. */
+export async function stepSkipReason(ctx: StepContext, step: Step): Promise<string | undefined> {
+  return step.requires === undefined ? undefined : capabilityGap(ctx, step.requires);
+}
+
+/**
+ * What the running kernel lacks of `needs`, probed once per boot (a kexec may land in a kernel
+ * that differs); runtime probes (a LUO call) run only when asked for.
+ */
+export async function capabilityGap(ctx: StepContext, needs: readonly Requirement[]): Promise<string | undefined> {
+  const boot = ctx.machine.vm.boots;
+  let entry = ctx.caps.get(boot);
+  if (entry === undefined) {
+    entry = { files: await probeKhoCapabilities(ctx.machine.guest) };
+    ctx.caps.set(boot, entry);
+  }
+  if (needs.includes('get-name') && entry.getName === undefined) entry.getName = entry.files.luoDevice && (await probeGetName(ctx));
+  const caps = entry;
+  const reasons = needs.map((n) => unmetRequirement(caps.files, n, caps)).filter((r): r is string => r !== undefined);
+  return reasons.length > 0 ? reasons.join('; ') : undefined;
+}
+
+/** GET_NAME on a throwaway outgoing session: 7.2+ answers, older kernels say EINVAL (reference §4.3). */
+async function probeGetName(ctx: StepContext): Promise<boolean> {
+  const name = `handover-probe-boot${ctx.machine.vm.boots}`;
+  const created = await call(ctx, { op: 'create-session', name });
+  if (!created.ok) throw new StepFailure(`capability probe: CREATE_SESSION '${name}' failed: ${describeReply(created)}`);
+  try {
+    const r = await call(ctx, { op: 'get-name', session: name });
+    return r.ok && r.name === name;
+  } finally {
+    await call(ctx, { op: 'close-session', session: name });
+  }
 }
 
 async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retrieve' }> & { line: number }): Promise<unknown> {

@@ -24,6 +24,7 @@ export function bisectVerdict(outcome: Outcome): BisectVerdict {
     case 'test-failed':
     case 'step-failed':
     case 'kernel-crash':
+    case 'incompatible-handover':
       return 'bad';
     case 'build-failed':
     case 'config-dropped':

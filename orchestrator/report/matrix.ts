@@ -1,0 +1,84 @@
+// Reports of a kernel matrix: a from × to table on the console, JSON, and JUnit with one
+// testcase per pair × scenario.
+
+import { stripVTControlCharacters } from 'node:util';
+import { specLabel, type MatrixCell, type MatrixResult } from '../scenario/matrix.ts';
+import { formatSeconds } from './progress.ts';
+
+const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
+
+/** What a cell shows: the outcome, or n/m passed when a pair ran several scenarios. */
+function cellText(cells: readonly MatrixCell[]): string {
+  if (cells.length === 0) return '—';
+  if (cells.length === 1) return (cells[0] as MatrixCell).outcome;
+  const ok = cells.filter((c) => c.status === 'passed' || c.status === 'skipped').length;
+  const bad = [...new Set(cells.filter((c) => c.status === 'failed' || c.status === 'error').map((c) => c.outcome))];
+  return `${ok}/${cells.length} passed${bad.length === 0 ? '' : ` (${bad.join(', ')})`}`;
+}
+
+/** The from × to table, then one line per cell that did not pass, with its evidence. */
+export function formatMatrix(m: MatrixResult): string {
+  // Kernels are named by release, and by their spec too when two share a release (a patched tree).
+  const names = m.kernels.map((k) => (m.kernels.filter((o) => o.release === k.release).length > 1 ? `${k.release} (${specLabel(k.spec)})` : k.release));
+  const name = (spec: string) => names[m.kernels.findIndex((k) => k.spec === spec)] ?? spec;
+  const rowHead = 'from \\ to';
+  const w0 = Math.max(rowHead.length, ...names.map((n) => n.length));
+  const cols = m.kernels.map((to) =>
+    Math.max(
+      name(to.spec).length,
+      ...m.kernels.map((from) => cellText(m.cells.filter((c) => c.from === from.spec && c.to === to.spec)).length),
+    ),
+  );
+  const out = [`${pad(rowHead, w0)}  ${m.kernels.map((k, i) => pad(name(k.spec), cols[i] ?? 0)).join('  ')}`.trimEnd()];
+  for (const from of m.kernels) {
+    const row = m.kernels.map((to, i) => pad(from.spec === to.spec ? '—' : cellText(m.cells.filter((c) => c.from === from.spec && c.to === to.spec)), cols[i] ?? 0));
+    out.push(`${pad(name(from.spec), w0)}  ${row.join('  ')}`.trimEnd());
+  }
+  out.push('');
+  for (const k of m.kernels) out.push(`${name(k.spec)}: ${k.spec} (${k.describe}), built in ${formatSeconds(k.buildSeconds)}${k.cacheHit ? ' (cache hit)' : ''}`);
+  for (const c of m.cells) {
+    const blackout = c.blackoutsMs.length === 0 ? '' : `, blackout ${c.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}`;
+    out.push(`${c.status === 'passed' ? 'ok  ' : c.status === 'skipped' ? 'skip' : 'FAIL'} ${name(c.from)} → ${name(c.to)} ${c.scenario} in ${formatSeconds(c.durationMs / 1000)}${blackout}`);
+    if (c.status === 'failed' || c.status === 'error' || c.status === 'skipped') {
+      out.push(`  ${c.outcome}: ${c.message ?? ''}`);
+      for (const e of c.evidence ?? []) out.push(`    ${e}`);
+      if (c.status !== 'skipped') out.push(`  artifacts: ${c.artifactsDir}`);
+    }
+  }
+  const s = m.summary;
+  out.push(`${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''} (${m.cells.length} pair × scenario cells, ${m.accel.accel})`);
+  return `${out.join('\n')}\n`;
+}
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
+const esc = (text: string): string =>
+  stripVTControlCharacters(text).replace(INVALID_XML, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** One testsuite per ordered pair, one testcase per scenario. */
+export function matrixToJUnit(m: MatrixResult): string {
+  const s = m.summary;
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  out.push(`<testsuites name="handover matrix" tests="${m.cells.length}" failures="${s.failed}" errors="${s.error}" skipped="${s.skipped}" time="${(m.durationMs / 1000).toFixed(3)}">`);
+  const pairs = [...new Set(m.cells.map((c) => `${c.from}\n${c.to}`))];
+  for (const pair of pairs) {
+    const cells = m.cells.filter((c) => `${c.from}\n${c.to}` === pair);
+    const first = cells[0] as MatrixCell;
+    const same = first.releases.from === first.releases.to;
+    const suite = same ? `${first.releases.from} (${specLabel(first.from)}) -> ${first.releases.to} (${specLabel(first.to)})` : `${first.releases.from} -> ${first.releases.to}`;
+    const count = (st: string) => cells.filter((c) => c.status === st).length;
+    out.push(`  <testsuite name="${esc(suite)}" tests="${cells.length}" failures="${count('failed')}" errors="${count('error')}" skipped="${count('skipped')}">`);
+    out.push(`    <properties><property name="from" value="${esc(first.from)}"/><property name="to" value="${esc(first.to)}"/></properties>`);
+    for (const c of cells) {
+      out.push(`    <testcase classname="${esc(suite)}" name="${esc(c.scenario)}" time="${(c.durationMs / 1000).toFixed(3)}">`);
+      const body = esc([c.message ?? '', ...(c.evidence ?? [])].filter(Boolean).join('\n'));
+      if (c.status === 'failed') out.push(`      <failure type="${c.outcome}" message="${esc(`${c.outcome}: ${c.message ?? ''}`)}">${body}</failure>`);
+      if (c.status === 'error') out.push(`      <error type="${c.outcome}" message="${esc(`${c.outcome}: ${c.message ?? ''}`)}">${body}</error>`);
+      if (c.status === 'skipped') out.push(`      <skipped message="${esc(c.message ?? 'skipped')}"/>`);
+      out.push('    </testcase>');
+    }
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>');
+  return `${out.join('\n')}\n`;
+}
