@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { usageError } from '../errors.ts';
 import { git } from './git.ts';
 
@@ -33,8 +33,10 @@ export interface Series {
  */
 export async function readSeries(text: string, opts: { workDir: string; baseGitDir?: string }): Promise<Series> {
   const st = await stat(text).catch(() => undefined);
-  if (st?.isDirectory() === true) return readFolder(text);
-  if (st?.isFile() === true) return { kind: 'mbox', text, ...(await splitMbox(text, basename(text), opts.workDir)) };
+  // git runs in other folders (the scratch tree, the work dir): a relative path must not reach it.
+  const path = resolve(text);
+  if (st?.isDirectory() === true) return { ...(await readFolder(path)), text };
+  if (st?.isFile() === true) return { kind: 'mbox', text, ...(await splitMbox(path, basename(text), opts.workDir)) };
   const range = /^([^.\s][^\s]*?)\.\.([^.\s][^\s]*)$/.exec(text);
   if (range === null) throw usageError(`SERIES '${text}': no such file or folder, and not a git range A..B`);
   if (opts.baseGitDir === undefined) {

@@ -44,6 +44,22 @@ describe('reading a series', () => {
     expect(s.skipped).toEqual(['v2-0000-cover-letter.patch: cover letter (0/N)']);
   });
 
+  it('reads an mbox and a folder named relative to the current directory (git runs elsewhere)', async () => {
+    const here = process.cwd();
+    process.chdir(join(FIXTURES, '..'));
+    try {
+      const mbox = await readSeries('series/series.mbx', { workDir: work });
+      expect(mbox.text).toBe('series/series.mbx');
+      expect(mbox.patches.map((p) => p.subject)).toEqual(SUBJECTS);
+      const folder = await readSeries('series/patches', { workDir: work });
+      expect(folder.text).toBe('series/patches');
+      // git am gets these files from the scratch tree: they must not be relative.
+      expect(folder.patches.every((p) => p.file.startsWith('/'))).toBe(true);
+    } finally {
+      process.chdir(here);
+    }
+  });
+
   it('reads a git range of a repository with git format-patch; the range start is the base', async () => {
     const repo = join(work, 'repo');
     const git = (...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo });
