@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|matrix]
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,21 @@ shipped suite, warm (${j1.summary.passed} passed at --jobs 1, ${j2.summary.passe
   return j1.statuses === j2.statuses;
 }
 
+// The memfd round trip across two kernels (handover matrix, default pair 7.2 <-> 7.3, both ways).
+async function benchMatrix(work) {
+  const out = join(work, 'matrix');
+  const t = performance.now();
+  await execa('node', ['bin/handover.js', 'matrix', '--accel', 'tcg', '-o', out], { stdin: 'ignore', reject: false });
+  const total = (performance.now() - t) / 1000;
+  const m = JSON.parse(await readFile(join(out, 'matrix.json'), 'utf8'));
+  console.log(`\nmatrix (memfd-round-trip; kernels ${m.kernels.map((k) => `${k.release} built in ${k.buildSeconds.toFixed(0)} s`).join(', ')})`);
+  for (const c of m.cells) {
+    const name = `${c.releases.from} -> ${c.releases.to}`;
+    record(`${name} ${c.outcome ?? c.status}`.slice(0, 28), (c.blackoutsMs?.[0] ?? NaN) / 1000, undefined, 'kexec blackout');
+  }
+  record('matrix wall', total, undefined, `${m.cells.length} pairs, kernels cached`);
+}
+
 const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
 try {
   const upstreamOk = only === undefined || only === 'build' ? await benchBuild(work) : undefined;
@@ -180,6 +195,7 @@ try {
   if (only === undefined || only === 'scenarios') await benchScenarios(work);
   if (only === undefined || only === 'series') await benchSeries(work);
   const suiteAgrees = only === undefined || only === 'suite' ? await benchSuite(work) : undefined;
+  if (only === undefined || only === 'matrix') await benchMatrix(work);
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
