@@ -210,28 +210,32 @@ export interface RuntimeCapabilities {
   readonly getName?: boolean;
 }
 
+/** The requirements that are one probed file capability each: their reasons are WHY's. */
+const FILE_REQUIREMENT: Partial<Record<Requirement, Capability>> = {
+  kho: 'khoEnabled',
+  liveupdate: 'luoDevice',
+  'out-fdt': 'outFdt',
+  'in-fdt': 'inFdt',
+};
+
 /** Why a kernel does not meet `need`, or undefined when it does (`get-name` needs its runtime probe first). */
 export function unmetRequirement(caps: KhoCapabilities, need: Requirement, runtime: RuntimeCapabilities = {}): string | undefined {
   const on = `[kernel ${caps.release}]`;
+  const file = FILE_REQUIREMENT[need];
+  if (file !== undefined) return missingCapability(caps, [file]);
+  // The kexec-metadata sub-blob marks the 7.1 KHO ABI: out/ on a cold boot, in/ after a KHO kexec.
+  const kexecMetadata = caps.kexecMetadata || caps.inSubtrees.includes('kexec-metadata');
   switch (need) {
-    case 'kho':
-      return caps.khoEnabled ? undefined : `the kernel has KHO disabled (no /sys/kernel/debug/kho) ${on}`;
-    case 'liveupdate':
-      return caps.luoDevice ? undefined : `the kernel has no /dev/liveupdate ${on}`;
     case 'memfd-seals':
-      // memfd-v2 (seals kept) came with the 7.1 KHO ABI, whose mark is the kexec-metadata sub-blob.
-      return caps.kexecMetadata || caps.inSubtrees.includes('kexec-metadata')
-        ? undefined
-        : `memfd seals are preserved from the 7.1 KHO ABI on (memfd-v2), and this kernel has no kexec-metadata sub-blob ${on}`;
+      // memfd-v2 (seals kept) came with the 7.1 KHO ABI.
+      return kexecMetadata ? undefined : `memfd seals are preserved from the 7.1 KHO ABI on (memfd-v2), and this kernel has no kexec-metadata sub-blob ${on}`;
+    case 'kexec-metadata':
+      return kexecMetadata ? undefined : `${WHY.kexecMetadata} ${on}`;
+    case 'luo-raw':
+      return caps.luoFormat === 'raw' ? undefined : `${WHY.luoRaw} (format: ${caps.luoFormat}) ${on}`;
     case 'get-name':
       return runtime.getName === false ? `LIVEUPDATE_SESSION_GET_NAME is refused (7.2+ only) ${on}` : undefined;
-    case 'kexec-metadata':
-      return caps.kexecMetadata || caps.inSubtrees.includes('kexec-metadata') ? undefined : `${WHY.kexecMetadata} ${on}`;
-    case 'luo-raw':
-      return caps.luoFormat === 'raw' ? undefined : `the LUO state is not the raw luo_ser of 7.2+ (format: ${caps.luoFormat}) ${on}`;
-    case 'out-fdt':
-      return caps.outFdt ? undefined : `${WHY.outFdt} ${on}`;
-    case 'in-fdt':
-      return caps.inFdt ? undefined : `${WHY.inFdt} ${on}`;
+    default:
+      return undefined; // the file requirements, answered above
   }
 }

@@ -1,4 +1,5 @@
 import type { Outcome } from '../errors.ts';
+import type { KernelBuild } from '../kernel/build.ts';
 import type { TimelinePhase } from './timeline.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
@@ -83,6 +84,18 @@ export interface KernelSummary {
   configHash: string;
   buildSeconds: number;
   cacheHit: boolean;
+}
+
+/** What a result says of a kernel build. */
+export function kernelSummary(k: KernelBuild): KernelSummary {
+  return {
+    release: k.metadata.release,
+    spec: k.metadata.source.spec,
+    describe: k.metadata.source.describe,
+    configHash: k.metadata.config.hash,
+    buildSeconds: k.metadata.timings.totalSeconds,
+    cacheHit: k.cacheHit,
+  };
 }
 
 export interface RunResult {

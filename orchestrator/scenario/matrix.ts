@@ -7,7 +7,7 @@ import type { Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuildRequest } from '../kernel/build.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import type { Reporter } from '../report/console-reporter.ts';
-import type { KernelSummary, RunResult, Status } from '../report/results.ts';
+import { kernelSummary, type KernelSummary, type RunResult, type Status } from '../report/results.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { Machine } from '../machine/start.ts';
 import type { AgentPort } from './agent-port.ts';
@@ -83,14 +83,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   const kernels: MatrixResult['kernels'] = [];
   for (const spec of specs) {
     const k = await buildKernel({ ...opts.kernel, kernel: spec, ...signal });
-    kernels.push({
-      spec,
-      release: k.metadata.release,
-      describe: k.metadata.source.describe,
-      configHash: k.metadata.config.hash,
-      buildSeconds: k.metadata.timings.totalSeconds,
-      cacheHit: k.cacheHit,
-    });
+    kernels.push({ ...kernelSummary(k), spec });
   }
   const byspec = (spec: string) => kernels.find((k) => k.spec === spec) as MatrixResult['kernels'][number];
   const cells: MatrixCell[] = [];

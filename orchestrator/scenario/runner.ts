@@ -8,7 +8,7 @@ import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/mar
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
-import { summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import { kernelSummary, summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
 import { buildRootfs } from '../rootfs/build.ts';
 import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
@@ -127,14 +127,8 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   const run: RunResult = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
-    kernel: {
-      release: kernel?.metadata.release ?? 'unknown',
-      spec: kernel?.metadata.source.spec ?? 'unknown',
-      describe: kernel?.metadata.source.describe ?? 'unknown',
-      configHash: kernel?.metadata.config.hash ?? '',
-      buildSeconds: kernel?.metadata.timings.totalSeconds ?? 0,
-      cacheHit: kernel?.cacheHit ?? false,
-    },
+    kernel:
+      kernel === undefined ? { release: 'unknown', spec: 'unknown', describe: 'unknown', configHash: '', buildSeconds: 0, cacheHit: false } : kernelSummary(kernel),
     ...(firstTarget === undefined ? {} : { kexecInto: kernelSummary(firstTarget) }),
     qemu: { version: await qemuVersion() },
     accel,
@@ -395,17 +389,6 @@ async function buildKexecTarget(opts: RunOptions, spec: string, profiles: string
 function releasesOf(m: Machine, fromUname: readonly string[]): string[] {
   const banners = bootReleases(m.vm.console.lines().map((l) => l.text));
   return Array.from({ length: Math.max(banners.length, fromUname.length) }, (_, i) => banners[i] ?? fromUname[i] ?? 'unknown');
-}
-
-function kernelSummary(k: KernelBuild): RunResult['kernel'] {
-  return {
-    release: k.metadata.release,
-    spec: k.metadata.source.spec,
-    describe: k.metadata.source.describe,
-    configHash: k.metadata.config.hash,
-    buildSeconds: k.metadata.timings.totalSeconds,
-    cacheHit: k.cacheHit,
-  };
 }
 
 /**

@@ -54,8 +54,8 @@ describe('requirements on recorded capability probes (7.3.4)', () => {
 
   it('kho=off: KHO and LUO are missing, each with its reason', () => {
     const off = probe('kho-off');
-    expect(unmetRequirement(off, 'kho')).toBe('the kernel has KHO disabled (no /sys/kernel/debug/kho) [kernel 7.3.4]');
-    expect(unmetRequirement(off, 'liveupdate')).toBe('the kernel has no /dev/liveupdate [kernel 7.3.4]');
+    expect(unmetRequirement(off, 'kho')).toBe('KHO is disabled in this kernel (no kho/ in debugfs: kho=off, or CONFIG_KEXEC_HANDOVER(_DEBUGFS) unset) [kernel 7.3.4]');
+    expect(unmetRequirement(off, 'liveupdate')).toBe('no /dev/liveupdate (LUO disabled: liveupdate=off, KHO off, or CONFIG_LIVEUPDATE unset) [kernel 7.3.4]');
     expect(unmetRequirement(off, 'luo-raw')).toMatch(/format: absent/);
   });
 
