@@ -11,9 +11,9 @@
 #   HANDOVER_SHARDS     how many shards (default 1)
 #   HANDOVER_JOBS       VMs at once in this shard (default: handover's)
 #   HANDOVER_OUTPUT     results folder (default handover-results)
-#   HANDOVER_BASELINE   a previous results.json or a folder of them: compare with it when it exists
-#   HANDOVER_HISTORY    a folder of previous results: flakiness history when it exists
 #
+# A nightly's comparison with the previous night is made on the merged results (merge-reports
+# --baseline/--history), never per shard: a shard holds only part of the suite.
 # Exits with handover's exit code (0 passed, 1 a check failed, 2 bad input, 3-6 infrastructure).
 set -euo pipefail
 
@@ -31,8 +31,6 @@ for p in "${profiles[@]}"; do args+=(--profile "$p"); done
 args+=(--shard "${HANDOVER_SHARD:-1}/${HANDOVER_SHARDS:-1}")
 if [ -n "${HANDOVER_JOBS:-}" ]; then args+=(--jobs "$HANDOVER_JOBS"); fi
 args+=(--reporter console,junit,json,ktap,html --output "${HANDOVER_OUTPUT:-handover-results}")
-if [ -n "${HANDOVER_BASELINE:-}" ] && [ -e "$HANDOVER_BASELINE" ]; then args+=(--baseline "$HANDOVER_BASELINE"); fi
-if [ -n "${HANDOVER_HISTORY:-}" ] && [ -d "$HANDOVER_HISTORY" ]; then args+=(--history "$HANDOVER_HISTORY"); fi
 
 printf 'handover'
 printf ' %q' "${args[@]}"
