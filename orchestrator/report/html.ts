@@ -4,6 +4,7 @@
 // is escaped.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
+import { COMPARISON_CLASSES } from './baseline.ts';
 import type { RunResult, ScenarioResult, Status, StepResult } from './results.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
 
@@ -134,13 +135,12 @@ function summarySection(run: RunResult): string {
 function comparisonSection(run: RunResult): string {
   const c = run.comparison;
   if (c === undefined) return '';
-  const order = ['new-failure', 'flaky', 'still-failing', 'fixed', 'new', 'removed', 'skipped', 'still-passing'];
   const counts = Object.entries(c.counts)
     .filter(([, n]) => n > 0)
     .map(([cls, n]) => `<span class="cmp ${esc(cls)}">${n} ${esc(cls)}</span>`)
     .join(' ');
   const rows = [...c.scenarios]
-    .sort((a, b) => order.indexOf(a.class) - order.indexOf(b.class))
+    .sort((a, b) => COMPARISON_CLASSES.indexOf(a.class) - COMPARISON_CLASSES.indexOf(b.class))
     .map((s) => `<tr class="cmp-row ${esc(s.class)}"><td>${esc(s.name)}</td><td>${s.previous === undefined ? '—' : statusBadge(s.previous)}</td><td>${statusBadge(s.current)}</td><td><span class="cmp ${esc(s.class)}">${esc(s.class)}</span></td></tr>`)
     .join('');
   return `<section id="comparison"><h2>Compared with the baseline</h2>

@@ -5,7 +5,8 @@ import type { RunResult } from './results.ts';
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
 
-function esc(text: string): string {
+/** Text for XML content and quoted attributes: terminal escapes and invalid characters dropped. */
+export function xmlEscape(text: string): string {
   return stripVTControlCharacters(text)
     .replace(INVALID_XML, '')
     .replace(/&/g, '&amp;')
@@ -24,25 +25,25 @@ export function toJUnit(run: RunResult): string {
   for (const sc of run.scenarios) {
     const failures = sc.steps.filter((st) => st.status === 'failed').length + (sc.status === 'failed' && !sc.steps.some((st) => st.status === 'failed') ? 1 : 0);
     out.push(
-      `  <testsuite name="${esc(sc.name)}" file="${esc(sc.file)}" tests="${Math.max(1, sc.steps.length)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped' || st.status === 'xfail').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
+      `  <testsuite name="${xmlEscape(sc.name)}" file="${xmlEscape(sc.file)}" tests="${Math.max(1, sc.steps.length)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped' || st.status === 'xfail').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
     );
-    out.push(`    <properties><property name="kernel" value="${esc(run.kernel.release)}"/><property name="accel" value="${esc(run.accel.accel)}"/></properties>`);
+    out.push(`    <properties><property name="kernel" value="${xmlEscape(run.kernel.release)}"/><property name="accel" value="${xmlEscape(run.accel.accel)}"/></properties>`);
     for (const st of sc.steps) {
-      out.push(`    <testcase classname="${esc(sc.name)}" name="${esc(`${st.index + 1}. ${st.name}`)}" file="${esc(sc.file)}" line="${st.line}" time="${(st.durationMs / 1000).toFixed(3)}">`);
-      const body = esc([st.message ?? '', ...(st.evidence ?? [])].filter(Boolean).join('\n'));
-      if (st.status === 'failed') out.push(`      <failure message="${esc(st.message ?? 'failed')}">${body}</failure>`);
-      if (st.status === 'error') out.push(`      <error message="${esc(st.message ?? 'error')}">${body}</error>`);
-      if (st.status === 'skipped' || st.status === 'xfail') out.push(`      <skipped message="${esc(st.message ?? 'skipped')}"/>`);
+      out.push(`    <testcase classname="${xmlEscape(sc.name)}" name="${xmlEscape(`${st.index + 1}. ${st.name}`)}" file="${xmlEscape(sc.file)}" line="${st.line}" time="${(st.durationMs / 1000).toFixed(3)}">`);
+      const body = xmlEscape([st.message ?? '', ...(st.evidence ?? [])].filter(Boolean).join('\n'));
+      if (st.status === 'failed') out.push(`      <failure message="${xmlEscape(st.message ?? 'failed')}">${body}</failure>`);
+      if (st.status === 'error') out.push(`      <error message="${xmlEscape(st.message ?? 'error')}">${body}</error>`);
+      if (st.status === 'skipped' || st.status === 'xfail') out.push(`      <skipped message="${xmlEscape(st.message ?? 'skipped')}"/>`);
       out.push('    </testcase>');
     }
     if (sc.status !== 'passed' && sc.status !== 'skipped' && !sc.steps.some((st) => st.status === 'failed' || st.status === 'error')) {
       const tag = sc.status === 'error' ? 'error' : 'failure';
-      out.push(`    <testcase classname="${esc(sc.name)}" name="scenario" file="${esc(sc.file)}">`);
-      out.push(`      <${tag} message="${esc(`${sc.outcome ?? ''}: ${sc.message ?? ''}`)}">${esc((sc.evidence ?? []).join('\n'))}</${tag}>`);
+      out.push(`    <testcase classname="${xmlEscape(sc.name)}" name="scenario" file="${xmlEscape(sc.file)}">`);
+      out.push(`      <${tag} message="${xmlEscape(`${sc.outcome ?? ''}: ${sc.message ?? ''}`)}">${xmlEscape((sc.evidence ?? []).join('\n'))}</${tag}>`);
       out.push('    </testcase>');
     }
     const attachments = sc.consoles.map((c) => `[[ATTACHMENT|${c}]]`).join('\n');
-    out.push(`    <system-out>${esc(attachments)}</system-out>`);
+    out.push(`    <system-out>${xmlEscape(attachments)}</system-out>`);
     out.push('  </testsuite>');
   }
   out.push('</testsuites>');

@@ -1,8 +1,8 @@
 // Reports of a kernel matrix: a from × to table on the console, JSON, and JUnit with one
 // testcase per pair × scenario.
 
-import { stripVTControlCharacters } from 'node:util';
 import { specLabel, type MatrixCell, type MatrixResult } from '../scenario/matrix.ts';
+import { xmlEscape } from './junit.ts';
 import { formatSeconds } from './progress.ts';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
@@ -50,11 +50,6 @@ export function formatMatrix(m: MatrixResult): string {
   return `${out.join('\n')}\n`;
 }
 
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
-const esc = (text: string): string =>
-  stripVTControlCharacters(text).replace(INVALID_XML, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
 /** One testsuite per ordered pair, one testcase per scenario. */
 export function matrixToJUnit(m: MatrixResult): string {
   const s = m.summary;
@@ -67,14 +62,14 @@ export function matrixToJUnit(m: MatrixResult): string {
     const same = first.releases.from === first.releases.to;
     const suite = same ? `${first.releases.from} (${specLabel(first.from)}) -> ${first.releases.to} (${specLabel(first.to)})` : `${first.releases.from} -> ${first.releases.to}`;
     const count = (st: string) => cells.filter((c) => c.status === st).length;
-    out.push(`  <testsuite name="${esc(suite)}" tests="${cells.length}" failures="${count('failed')}" errors="${count('error')}" skipped="${count('skipped')}">`);
-    out.push(`    <properties><property name="from" value="${esc(first.from)}"/><property name="to" value="${esc(first.to)}"/></properties>`);
+    out.push(`  <testsuite name="${xmlEscape(suite)}" tests="${cells.length}" failures="${count('failed')}" errors="${count('error')}" skipped="${count('skipped')}">`);
+    out.push(`    <properties><property name="from" value="${xmlEscape(first.from)}"/><property name="to" value="${xmlEscape(first.to)}"/></properties>`);
     for (const c of cells) {
-      out.push(`    <testcase classname="${esc(suite)}" name="${esc(c.scenario)}" time="${(c.durationMs / 1000).toFixed(3)}">`);
-      const body = esc([c.message ?? '', ...(c.evidence ?? [])].filter(Boolean).join('\n'));
-      if (c.status === 'failed') out.push(`      <failure type="${c.outcome}" message="${esc(`${c.outcome}: ${c.message ?? ''}`)}">${body}</failure>`);
-      if (c.status === 'error') out.push(`      <error type="${c.outcome}" message="${esc(`${c.outcome}: ${c.message ?? ''}`)}">${body}</error>`);
-      if (c.status === 'skipped') out.push(`      <skipped message="${esc(c.message ?? 'skipped')}"/>`);
+      out.push(`    <testcase classname="${xmlEscape(suite)}" name="${xmlEscape(c.scenario)}" time="${(c.durationMs / 1000).toFixed(3)}">`);
+      const body = xmlEscape([c.message ?? '', ...(c.evidence ?? [])].filter(Boolean).join('\n'));
+      if (c.status === 'failed') out.push(`      <failure type="${c.outcome}" message="${xmlEscape(`${c.outcome}: ${c.message ?? ''}`)}">${body}</failure>`);
+      if (c.status === 'error') out.push(`      <error type="${c.outcome}" message="${xmlEscape(`${c.outcome}: ${c.message ?? ''}`)}">${body}</error>`);
+      if (c.status === 'skipped') out.push(`      <skipped message="${xmlEscape(c.message ?? 'skipped')}"/>`);
       out.push('    </testcase>');
     }
     out.push('  </testsuite>');

@@ -1,6 +1,6 @@
-import { stripVTControlCharacters } from 'node:util';
+import { xmlEscape } from '../report/junit.ts';
 import { formatSeconds } from '../report/progress.ts';
-import type { PatchResult, SeriesResult } from './series.ts';
+import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from './series.ts';
 
 const MARK: Record<PatchResult['outcome'], string> = {
   good: 'good',
@@ -72,33 +72,26 @@ function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-// eslint-disable-next-line no-control-regex -- XML 1.0 cannot carry most control characters
-const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f]/g;
-
-function esc(text: string): string {
-  return stripVTControlCharacters(text).replace(INVALID_XML, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /**
  * One <testsuite> for the series, one <testcase> per patch: a bad patch is a failure, an
  * infrastructure error an error, a patch not built a skip. New warnings are shown in system-out.
  */
 export function seriesToJUnit(r: SeriesResult): string {
-  const failures = r.patches.filter((p) => p.outcome === 'apply-failed' || p.outcome === 'build-failed' || p.outcome === 'test-failed').length;
+  const failures = r.patches.filter((p) => BAD_OUTCOMES.includes(p.outcome)).length;
   const errors = r.patches.filter((p) => p.outcome === 'infra-error').length;
   const skipped = r.patches.filter((p) => p.outcome === 'not-attempted' || p.outcome === 'not-tested' || p.outcome === 'interrupted').length;
   const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
   out.push(`<testsuites name="handover series" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
-  out.push(`  <testsuite name="${esc(r.series.text)}" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
-  out.push(`    <properties><property name="base" value="${esc(r.base.describe)}"/><property name="base-commit" value="${esc(r.base.commit)}"/><property name="scenarios" value="${esc(r.scenarios.join(','))}"/>${r.firstBad === undefined ? '' : `<property name="first-bad" value="${r.firstBad.index}"/>`}</properties>`);
+  out.push(`  <testsuite name="${xmlEscape(r.series.text)}" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
+  out.push(`    <properties><property name="base" value="${xmlEscape(r.base.describe)}"/><property name="base-commit" value="${xmlEscape(r.base.commit)}"/><property name="scenarios" value="${xmlEscape(r.scenarios.join(','))}"/>${r.firstBad === undefined ? '' : `<property name="first-bad" value="${r.firstBad.index}"/>`}</properties>`);
   for (const p of r.patches) {
-    out.push(`    <testcase classname="series" name="${esc(`${String(p.index).padStart(2, '0')}. ${p.subject}`)}" time="${(p.durationMs / 1000).toFixed(3)}">`);
-    const body = esc([p.message ?? '', ...p.evidence].filter(Boolean).join('\n'));
-    if (p.outcome === 'apply-failed' || p.outcome === 'build-failed' || p.outcome === 'test-failed') out.push(`      <failure type="${p.outcome}" message="${esc(p.message ?? p.outcome)}">${body}</failure>`);
-    else if (p.outcome === 'infra-error') out.push(`      <error type="${p.infraOutcome ?? 'infra-error'}" message="${esc(p.message ?? 'infrastructure error')}">${body}</error>`);
-    else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') out.push(`      <skipped message="${esc(MARK[p.outcome])}"/>`);
+    out.push(`    <testcase classname="series" name="${xmlEscape(`${String(p.index).padStart(2, '0')}. ${p.subject}`)}" time="${(p.durationMs / 1000).toFixed(3)}">`);
+    const body = xmlEscape([p.message ?? '', ...p.evidence].filter(Boolean).join('\n'));
+    if (BAD_OUTCOMES.includes(p.outcome)) out.push(`      <failure type="${p.outcome}" message="${xmlEscape(p.message ?? p.outcome)}">${body}</failure>`);
+    else if (p.outcome === 'infra-error') out.push(`      <error type="${p.infraOutcome ?? 'infra-error'}" message="${xmlEscape(p.message ?? 'infrastructure error')}">${body}</error>`);
+    else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') out.push(`      <skipped message="${xmlEscape(MARK[p.outcome])}"/>`);
     const added = p.build?.warnings?.added ?? [];
-    if (added.length > 0) out.push(`      <system-out>${esc([`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n'))}</system-out>`);
+    if (added.length > 0) out.push(`      <system-out>${xmlEscape([`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n'))}</system-out>`);
     out.push('    </testcase>');
   }
   out.push('  </testsuite>', '</testsuites>');

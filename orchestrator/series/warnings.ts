@@ -77,24 +77,20 @@ function key(warning: string): string {
   return warning.replace(/^(\S+?):\d+:(?:\d+:)? /, '$1: ');
 }
 
-/** New and gone warnings of `now` against `base`, compared as multisets of file + message. */
+/** The warnings of `a` that `b` does not have, compared as multisets of file + message. */
+function minus(a: readonly string[], b: readonly string[]): string[] {
+  const left = new Map<string, number>();
+  for (const w of b) left.set(key(w), (left.get(key(w)) ?? 0) + 1);
+  return a.filter((w) => {
+    const n = left.get(key(w)) ?? 0;
+    if (n > 0) left.set(key(w), n - 1);
+    return n === 0;
+  });
+}
+
+/** New and gone warnings of `now` against `base`. */
 export function diffWarnings(base: WarningMap, now: WarningMap): WarningDiff {
-  const all = (m: WarningMap) => Object.values(m).flat();
-  const baseKeys = new Map<string, number>();
-  for (const w of all(base)) baseKeys.set(key(w), (baseKeys.get(key(w)) ?? 0) + 1);
-  const added: string[] = [];
-  for (const w of all(now)) {
-    const n = baseKeys.get(key(w)) ?? 0;
-    if (n > 0) baseKeys.set(key(w), n - 1);
-    else added.push(w);
-  }
-  const nowKeys = new Map<string, number>();
-  for (const w of all(now)) nowKeys.set(key(w), (nowKeys.get(key(w)) ?? 0) + 1);
-  const removed: string[] = [];
-  for (const w of all(base)) {
-    const n = nowKeys.get(key(w)) ?? 0;
-    if (n > 0) nowKeys.set(key(w), n - 1);
-    else removed.push(w);
-  }
-  return { total: all(now).length, added, removed };
+  const before = Object.values(base).flat();
+  const after = Object.values(now).flat();
+  return { total: after.length, added: minus(after, before), removed: minus(before, after) };
 }

@@ -17,7 +17,5 @@ describe('bisect-step verdicts for git bisect run', () => {
 
   it('uses the codes git bisect run reads: 1..127 but 125 is bad, 125 skips, above 127 stops', () => {
     expect(BISECT_EXIT).toEqual({ good: 0, bad: 1, skip: 125, abort: 128, interrupted: 130 });
-    expect(BISECT_EXIT.abort).toBeGreaterThan(127);
-    expect(BISECT_EXIT.interrupted).toBeGreaterThan(127);
   });
 });
