@@ -6,6 +6,7 @@ import { parseKernelSpec } from '../kernel/spec.ts';
 import { consoleReporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
 import { formatMatrix, matrixToJUnit } from '../report/matrix.ts';
+import { parseReporters } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
@@ -43,8 +44,7 @@ export function registerMatrix(program: Command): void {
     .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .action((args: string[], opts: MatrixCliOptions) =>
       runCommand(async (signal) => {
-        const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = kinds.find((k) => !(REPORTERS as readonly string[]).includes(k));
+        const { kinds, bad } = parseReporters(opts.reporter, REPORTERS);
         if (bad !== undefined) throw usageError(`--reporter ${bad}: expected some of ${REPORTERS.join(', ')}`);
         const kernels = opts.kernels.split(',').map((s) => s.trim()).filter(Boolean);
         const distinct = new Set(kernels.map((k) => parseKernelSpec(k, '--kernels').text));

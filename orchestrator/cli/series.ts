@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
 import { createProgress } from '../report/progress.ts';
+import { parseReporters } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
@@ -41,8 +42,7 @@ export function registerSeries(program: Command): void {
     .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .action((series: string, opts: SeriesCliOptions) =>
       runCommand(async (signal) => {
-        const kinds = opts.reporter.split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = kinds.find((k) => !(REPORTERS as readonly string[]).includes(k));
+        const { kinds, bad } = parseReporters(opts.reporter, REPORTERS);
         if (bad !== undefined) {
           process.stderr.write(`handover: usage-error: --reporter ${bad}: expected some of ${REPORTERS.join(', ')}\n`);
           return OUTCOMES['usage-error'].exit;

@@ -18,11 +18,12 @@ const FILES: Partial<Record<ReporterKind, { file: string; render: (run: RunResul
   html: { file: 'report.html', render: htmlReport },
 };
 
-/** Parses `--reporter a,b`; returns the unknown name, if any. */
-export function parseReporters(list: string): { kinds: ReporterKind[]; bad?: string } {
+/** Parses `--reporter a,b` against the kinds a command writes; returns the unknown name, if any. */
+export function parseReporters<K extends string = ReporterKind>(list: string, allowed: readonly K[] = REPORTERS as unknown as readonly K[]): { kinds: K[]; bad?: string } {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = names.find((k) => !(REPORTERS as readonly string[]).includes(k));
-  return { kinds: names.filter((k): k is ReporterKind => (REPORTERS as readonly string[]).includes(k)), ...(bad === undefined ? {} : { bad }) };
+  const known = (k: string): k is K => (allowed as readonly string[]).includes(k);
+  const bad = names.find((k) => !known(k));
+  return { kinds: names.filter(known), ...(bad === undefined ? {} : { bad }) };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { HandoverError, type Outcome } from '../errors.ts';
-import { buildKernel, type KernelBuildRequest } from '../kernel/build.ts';
+import type { KernelBuildRequest } from '../kernel/build.ts';
 import type { Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import type { RunResult } from '../report/results.ts';
@@ -72,8 +72,7 @@ export async function bisectStep(opts: BisectStepOptions): Promise<BisectStepRes
   };
   let run: RunResult;
   try {
-    // Built here first, so a build failure is this commit's skip, not an exception.
-    await buildKernel({ ...opts.kernel, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+    // runScenarios builds the kernel first: a build failure is its HandoverError, this commit's skip.
     run = await runScenarios({
       scenarios: opts.scenarios,
       kernel: opts.kernel,
@@ -94,7 +93,7 @@ export async function bisectStep(opts: BisectStepOptions): Promise<BisectStepRes
   if (infra !== undefined) return verdict(infra.outcome ?? 'vm-failed', `${infra.name}: ${infra.message ?? ''}`, infra.evidence ?? [], run);
   if (run.scenarios.length > 0 && run.scenarios.every((s) => s.status === 'skipped')) {
     // Every scenario was skipped (say, a commit before LUO existed): nothing was judged.
-    return { ...verdict('build-failed', 'every scenario was skipped', run.scenarios.map((s) => `${s.name}: ${s.message ?? ''}`), run), verdict: 'skip', exitCode: BISECT_EXIT.skip, outcome: 'passed' };
+    return { verdict: 'skip', exitCode: BISECT_EXIT.skip, outcome: 'passed', message: 'every scenario was skipped', evidence: run.scenarios.map((s) => `${s.name}: ${s.message ?? ''}`), run };
   }
   return verdict('passed', `${run.summary.passed} passed`, [], run);
 }
