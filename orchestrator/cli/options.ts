@@ -8,7 +8,7 @@ export interface KernelOptions {
   kernel: string;
   config: string[];
   profile: string[];
-  jobs?: number;
+  jobs?: number | undefined;
   ccache: boolean;
 }
 

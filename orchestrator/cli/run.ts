@@ -92,7 +92,8 @@ export function registerRun(program: Command): void {
         const run = await runScenarios({
           scenarios,
           // A cold kernel build takes minutes: show it like `kernel build` does.
-          kernel: { ...kernelRequest({ ...opts, ...(opts.buildJobs === undefined ? {} : { jobs: opts.buildJobs }) }), progress: createProgress() },
+          // --jobs is the VM count here: make's parallelism is --build-jobs (default: the CPU count).
+          kernel: { ...kernelRequest({ ...opts, jobs: opts.buildJobs }), progress: createProgress() },
           accel: opts.accel,
           output,
           reporters,
