@@ -336,11 +336,15 @@ async function runOne(
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
-        if (step.xfail !== undefined) st.message = `XPASS: the known issue did not show (${step.xfail})`;
+        if (step.xfail !== undefined) st.message = `XPASS: the known issue did not show (${step.xfail.reason})`;
       } catch (err) {
-        st.status = err instanceof StepFailure ? (step.xfail === undefined ? 'failed' : 'xfail') : 'error';
-        st.message = err instanceof Error ? err.message : String(err);
-        if (st.status === 'xfail') st.message = `XFAIL (${step.xfail ?? ''}): ${st.message}`;
+        const message = err instanceof Error ? err.message : String(err);
+        // Only the failure the known bug names is XFAIL; any other failure of the step fails.
+        const expected = err instanceof StepFailure && step.xfail !== undefined && new RegExp(step.xfail.match).test(message);
+        st.status = err instanceof StepFailure ? (expected ? 'xfail' : 'failed') : 'error';
+        st.message = message;
+        if (expected) st.message = `XFAIL (${step.xfail?.reason ?? ''}): ${message}`;
+        else if (err instanceof StepFailure && step.xfail !== undefined) st.message = `${message} (not the known bug this step expects: /${step.xfail.match}/)`;
         st.evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
         if (err instanceof HandoverError && RETRIED_OUTCOMES.has(err.outcome)) stepOutcome = err.outcome;
       } finally {

@@ -16,16 +16,52 @@ const errno = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as E
 const token = z.number().int().nonnegative().describe('the u64 token a file is preserved under');
 const seal = z.enum(['seal', 'shrink', 'grow', 'write', 'future-write', 'exec']);
 
+/** A JavaScript regular expression, checked when the file is loaded. */
+const regex = z
+  .string()
+  .min(1)
+  .refine((v) => {
+    try {
+      new RegExp(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not a valid regular expression');
+
+/**
+ * A known kernel bug on this step: it names the failure it expects, so any other failure of the
+ * step still fails (a blanket xfail would hide a new bug behind an old one).
+ */
+export const Xfail = z
+  .strictObject({
+    reason: z.string().min(1).describe('the known bug, for the reports (where it is tracked, which kernels)'),
+    match: regex.describe("a regular expression the step's failure message must match; any other failure fails the step"),
+    strict: z.boolean().optional().describe('an XPASS (the step passed) fails the scenario, as with --strict-xfail'),
+  })
+  .describe('a known kernel bug: a failure matching `match` is reported as XFAIL (the scenario goes on), a pass as XPASS');
+
+/** An expected error: the errno, and optionally the call that must give it. */
+export const ExpectError = z.union([
+  errno,
+  z.strictObject({
+    errno,
+    call: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_()/.-]*$/)
+      .optional()
+      .describe("the kernel call that must fail, as the agent names it: an ioctl (RETRIEVE_SESSION, PRESERVE_FD, …) or a syscall (open, memfd_create, …)"),
+  }),
+]);
+
 /** Fields every step may carry. */
 const common = {
   name: z.string().optional().describe('shown in reports instead of the step kind'),
   timeout: z.number().positive().optional().describe('seconds before the step fails (default per kind)'),
-  expect_error: errno.optional().describe('the step must fail with this errno (an error contract check)'),
-  xfail: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('a known kernel bug: a failure is reported as XFAIL with this reason (the scenario goes on), a pass as XPASS'),
+  expect_error: ExpectError.optional().describe(
+    "the step must fail with this errno, given by the kernel (never by the agent's own bookkeeping) in the step's call or the one named",
+  ),
+  xfail: Xfail.optional(),
   requires: z
     .array(z.enum(REQUIREMENTS))
     .min(1)
@@ -88,8 +124,15 @@ export const STEP_SCHEMAS = {
   ),
   kexec: step(
     'kexec',
-    z.strictObject({ syscall: z.enum(['file', 'legacy']).optional(), count: z.number().int().min(1).default(1) }),
-    'kexec into the same kernel (loading it first unless kexec_load did), wait for the new boot, log back in',
+    z.strictObject({
+      syscall: z.enum(['file', 'legacy']).optional(),
+      count: z.number().int().min(1).default(1),
+      handover: z
+        .boolean()
+        .default(true)
+        .describe('the new kernel must show that the handover arrived (KHO data found, the live update number one up); false: it must show none'),
+    }),
+    'kexec into the same kernel (loading it first unless kexec_load did), wait for the new boot, prove the handover arrived, log back in',
   ),
   retrieve: step(
     'retrieve',

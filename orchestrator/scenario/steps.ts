@@ -102,16 +102,43 @@ function diagnosisInput(ctx: StepContext): { syscall?: 'file' | 'legacy'; append
   };
 }
 
-/** An errno reply fails the step, unless the step expects exactly that errno. */
-function expectOk(step: Step, r: AgentReply): AgentReply {
-  const want = step.expect_error;
+/** The agent's own failures (a malformed request, a name it does not hold, a missing uapi): never the kernel's answer. */
+const AGENT_CALLS = new Set(['request', 'lookup', 'uapi']);
+
+/**
+ * An errno reply fails the step, unless the step expects exactly that errno from the kernel: in
+ * the call it names (`RETRIEVE_SESSION` matches `ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)`), or
+ * in any kernel call of the step. The agent's own ENOENT ("the agent holds no session…") never
+ * satisfies an expected kernel ENOENT.
+ */
+export function expectOk(step: Pick<Step, 'kind' | 'expect_error'>, r: AgentReply): AgentReply {
+  const want = step.expect_error === undefined ? undefined : typeof step.expect_error === 'string' ? { errno: step.expect_error } : step.expect_error;
+  const evidence = [JSON.stringify(r)];
   if (want === undefined) {
-    if (!r.ok) throw new StepFailure(`${step.kind.replace('_', ' ')} failed: ${describeReply(r)}`, [JSON.stringify(r)]);
+    if (!r.ok) throw new StepFailure(`${step.kind.replace('_', ' ')} failed: ${describeReply(r)}`, evidence);
     return r;
   }
-  if (r.ok) throw new StepFailure(`expected ${want}, but it succeeded`, [JSON.stringify(r)]);
-  if (r.errno !== want) throw new StepFailure(`expected ${want}, got ${describeReply(r)}`, [JSON.stringify(r)]);
+  const label = `${want.errno}${want.call === undefined ? '' : ` from ${want.call}`}`;
+  if (r.ok) throw new StepFailure(`expected ${label}, but it succeeded`, evidence);
+  const call = typeof r.call === 'string' ? r.call : undefined;
+  if (call !== undefined && AGENT_CALLS.has(call)) {
+    throw new StepFailure(`expected ${label} from the kernel, but the agent itself refused (${call}): ${describeReply(r)}`, evidence);
+  }
+  if (r.errno !== want.errno) throw new StepFailure(`expected ${label}, got ${describeReply(r)}${call === undefined ? '' : ` from ${call}`}`, evidence);
+  if (want.call !== undefined && !callMatches(call, want.call)) {
+    throw new StepFailure(`expected ${label}, but ${want.errno} came from ${call ?? 'an unnamed call'}`, evidence);
+  }
   return r;
+}
+
+/** `RETRIEVE_SESSION` names `ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)`; `open` names `open(/dev/liveupdate)`. */
+function callMatches(call: string | undefined, want: string): boolean {
+  if (call === undefined) return false;
+  if (call === want) return true;
+  const m = /^(\w+)\((.*)\)$/.exec(call);
+  const fn = m?.[1] ?? call;
+  const arg = m?.[2] ?? '';
+  return fn === want || arg === want || arg.endsWith(`_${want}`);
 }
 
 async function execStep(ctx: StepContext, step: Extract<Step, { kind: 'exec' }>): Promise<unknown> {
