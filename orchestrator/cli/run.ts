@@ -25,6 +25,7 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
   kexecAppend?: string;
   jobs: number;
   buildJobs?: number;
+  strictXfail?: boolean;
   retries: number;
   shard?: Shard;
   baseline?: string;
@@ -66,7 +67,13 @@ export function registerRun(program: Command): void {
     .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
     .option('-j, --jobs <n>', 'VMs at once (lowered to what CPUs and free memory allow)', positiveInt, 1)
-    .option('--retries <n>', 'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout); failures are never retried', nonNegativeInt, 1)
+    .option(
+      '--retries <n>',
+      'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout) or a kernel-hang (retried to confirm it); other failures are never retried',
+      nonNegativeInt,
+      1,
+    )
+    .option('--strict-xfail', 'an XPASS (a known kernel bug that did not show) fails its scenario')
     .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
     .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
     .option('--history <dir>', "also store this run's results.json there, named by its start time")
@@ -101,6 +108,7 @@ export function registerRun(program: Command): void {
           signal,
           jobs: opts.jobs,
           retries: opts.retries,
+          strictXfail: opts.strictXfail === true,
           ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
           ...(baseline === undefined ? {} : { baseline }),
           ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),

@@ -1,5 +1,5 @@
 import { formatComparison } from './baseline.ts';
-import type { RunResult, ScenarioResult, StepResult } from './results.ts';
+import { knownBugs, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
 import { formatSeconds } from './progress.ts';
 
 export interface Reporter {
@@ -60,9 +60,26 @@ export function consoleReporter(
       w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
       if (run.shard !== undefined && run.scenarios.length === 0) w(`shard ${run.shard.index}/${run.shard.total} has no scenarios: empty reports`);
       if (run.comparison !== undefined) for (const line of formatComparison(run.comparison)) w(line);
+      for (const line of knownBugLines(run)) w(line);
       summary.write(`${summaryLine(run)}\n`);
     },
   };
+}
+
+/** Each known kernel bug the run saw (XFAIL) or did not see (XPASS), with its scenario and step. */
+export function knownBugLines(run: RunResult): string[] {
+  const bugs = knownBugs(run.scenarios);
+  const out: string[] = [];
+  for (const [seen, title] of [
+    [true, 'known kernel bugs seen (xfail)'],
+    [false, 'known kernel bugs not seen (XPASS: fixed in this kernel? update the scenario)'],
+  ] as const) {
+    const these = bugs.filter((b) => b.seen === seen);
+    if (these.length === 0) continue;
+    out.push(`${title}:`);
+    for (const b of these) out.push(`  ${b.scenario} step ${b.step} (${b.file}:${b.line}, ${b.name}): ${b.reason}`);
+  }
+  return out;
 }
 
 /** The closing line CI systems read. */

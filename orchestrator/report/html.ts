@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { COMPARISON_CLASSES } from './baseline.ts';
-import type { RunResult, ScenarioResult, Status, StepResult } from './results.ts';
+import { knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
 
 /** What the report links and quotes for a scenario, found on disk by collectArtifacts. */
@@ -129,7 +129,18 @@ function summarySection(run: RunResult): string {
     ...(s.skipped > 0 ? [chip('skipped', `${s.skipped} skipped`)] : []),
     ...(s.xfail > 0 ? [chip('xfail', `${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen (xfail)`)] : []),
   ];
-  return `<section id="summary"><h2>Summary</h2><p>${chips.join(' ')}</p></section>`;
+  return `<section id="summary"><h2>Summary</h2><p>${chips.join(' ')}</p>${knownBugsList(run)}</section>`;
+}
+
+/** Which known kernel bug each XFAIL (and XPASS) is, with its scenario and step: the reader need not hunt. */
+function knownBugsList(run: RunResult): string {
+  const bugs = knownBugs(run.scenarios);
+  if (bugs.length === 0) return '';
+  const items = bugs.map(
+    (b) =>
+      `<li class="${b.seen ? 'xfail' : 'xpass'}"><b>${b.seen ? 'XFAIL' : 'XPASS'}</b> <a href="#s-${esc(slug(b.scenario))}">${esc(b.scenario)}</a> step ${b.step} (${esc(b.file)}:${b.line}, ${esc(b.name)}): ${esc(b.reason)}</li>`,
+  );
+  return `<h3>Known kernel bugs</h3><ul class="known-bugs">${items.join('')}</ul>`;
 }
 
 function comparisonSection(run: RunResult): string {

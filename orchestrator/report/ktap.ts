@@ -1,4 +1,4 @@
-import type { RunResult, Status } from './results.ts';
+import { knownBugs, type RunResult, type Status } from './results.ts';
 
 const directive = (s: Status, message: string | undefined): string =>
   s === 'skipped' ? ` # SKIP ${message ?? ''}`.trimEnd() : s === 'error' ? ` # ERROR ${message ?? ''}`.trimEnd() : s === 'xfail' ? ` # XFAIL ${(message ?? '').replace(/^XFAIL /, '')}`.trimEnd() : '';
@@ -17,6 +17,6 @@ export function toKtap(run: RunResult): string {
     out.push(`${good(sc.status) ? 'ok' : 'not ok'} ${i + 1} ${sc.name}${directive(sc.status, sc.message)}`);
   });
   const s = run.summary;
-  out.push(`# Totals: pass:${s.passed} fail:${s.failed} xfail:${s.xfail} xpass:0 skip:${s.skipped} error:${s.error}`);
+  out.push(`# Totals: pass:${s.passed} fail:${s.failed} xfail:${s.xfail} xpass:${knownBugs(run.scenarios).filter((b) => !b.seen).length} skip:${s.skipped} error:${s.error}`);
   return `${out.join('\n')}\n`;
 }

@@ -19,6 +19,8 @@ export interface StepResult {
   evidence?: string[];
   /** What the step observed (agent replies, verified hashes, blackout…). */
   data?: unknown;
+  /** The step names a known kernel bug (`xfail`): whether it showed (XFAIL) or not (XPASS). */
+  xfail?: { reason: string; seen: boolean };
 }
 
 export interface ScenarioResult {
@@ -115,6 +117,26 @@ export interface RunResult {
   /** Set by `merge-reports`: the results it joined. */
   mergedFrom?: { source: string; startedAt: string; durationMs: number; shard?: string }[];
   comparison?: Comparison;
+}
+
+/** A known kernel bug a step names, as this run saw it: `seen` (XFAIL) or not (XPASS). */
+export interface KnownBug {
+  scenario: string;
+  file: string;
+  step: number;
+  line: number;
+  name: string;
+  reason: string;
+  seen: boolean;
+}
+
+/** Every step of the run that names a known kernel bug, in suite order. */
+export function knownBugs(scenarios: readonly ScenarioResult[]): KnownBug[] {
+  return scenarios.flatMap((sc) =>
+    sc.steps.flatMap((st) =>
+      st.xfail === undefined ? [] : [{ scenario: sc.name, file: sc.file, step: st.index + 1, line: st.line, name: st.name, reason: st.xfail.reason, seen: st.xfail.seen }],
+    ),
+  );
 }
 
 export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {

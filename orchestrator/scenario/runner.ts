@@ -2,9 +2,10 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { HandoverError, type Outcome } from '../errors.ts';
+import { HandoverError, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
+import { checkSteps, scenarioVerdict } from './verdict.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
@@ -39,6 +40,8 @@ export interface RunOptions {
   shard?: RunResult['shard'];
   /** Compare the results with this previous run (RunResult.comparison). */
   baseline?: Baseline;
+  /** An XPASS (a known kernel bug that did not show) fails its scenario, as pytest's strict xfail. */
+  strictXfail?: boolean;
 }
 
 const DEFAULT_MEMORY_MIB = 1024;
@@ -52,7 +55,7 @@ const QEMU_OVERHEAD_MIB = 384;
  * test-failed and kernel-crash (the kernel's fault: a finding), step-failed (a step's own deadline
  * or a step that could not run), accel-unusable (the same answer every time).
  */
-export const RETRIED_OUTCOMES: ReadonlySet<Outcome> = new Set(['boot-timeout', 'ssh-failed', 'vm-failed', 'kexec-timeout']);
+export const RETRIED_OUTCOMES: ReadonlySet<Outcome> = new Set((Object.keys(OUTCOMES) as Outcome[]).filter(isRetried));
 
 /** How many VMs to run at once: the request, bounded by CPUs, free memory and the scenario count. */
 export function planJobs(
@@ -204,7 +207,7 @@ async function runWithRetries(
     const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target);
     r.result.kernelBuildMs = kernel.ms;
     const retry =
-      r.result.status === 'error' && r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
+      r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
     if (!retry) {
       if (attempts.length === 0) return r;
       // The earlier attempts waited beside the dir (runOne starts from an empty one): move them in.
@@ -320,7 +323,7 @@ async function runOne(
     const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
     const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
-    let stepOutcome: Outcome | undefined;
+    let stopOutcome: Outcome | undefined;
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
       const t0 = performance.now();
@@ -336,44 +339,44 @@ async function runOne(
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
-        if (step.xfail !== undefined) st.message = `XPASS: the known issue did not show (${step.xfail.reason})`;
+        if (step.xfail !== undefined) {
+          st.message = `XPASS: the known issue did not show (${step.xfail.reason})`;
+          st.xfail = { reason: step.xfail.reason, seen: false };
+        }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         // Only the failure the known bug names is XFAIL; any other failure of the step fails.
         const expected = err instanceof StepFailure && step.xfail !== undefined && new RegExp(step.xfail.match).test(message);
         st.status = err instanceof StepFailure ? (expected ? 'xfail' : 'failed') : 'error';
         st.message = message;
-        if (expected) st.message = `XFAIL (${step.xfail?.reason ?? ''}): ${message}`;
+        if (expected) {
+          st.message = `XFAIL (${step.xfail?.reason ?? ''}): ${message}`;
+          st.xfail = { reason: step.xfail?.reason ?? '', seen: true };
+        }
         else if (err instanceof StepFailure && step.xfail !== undefined) st.message = `${message} (not the known bug this step expects: /${step.xfail.match}/)`;
         st.evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
-        if (err instanceof HandoverError && RETRIED_OUTCOMES.has(err.outcome)) stepOutcome = err.outcome;
+        if (err instanceof HandoverError) stopOutcome = err.outcome;
       } finally {
         st.durationMs = performance.now() - t0;
         for (const r of reporters) r.step?.(scenario.name, st);
       }
-      const refused = incompatibleVerdict(machine, releasesOf(machine, releases), kernel, target);
-      if (refused !== undefined) return { result: finish({ ...refused, blackoutsMs: ctx.blackoutsMs }, machine), accel };
-      const crash = machine.vm.crashes[0];
-      if (crash !== undefined) {
-        return {
-          result: finish({ status: 'failed', outcome: 'kernel-crash', message: `kernel crash in boot ${crash.boot}: ${crash.title}`, evidence: [...crash.excerpt], blackoutsMs: ctx.blackoutsMs }, machine),
-          accel,
-        };
-      }
-      if (st.status !== 'passed' && st.status !== 'xfail') {
-        // A step that broke on the machine (SSH lost, a kexec'd kernel that never came up) keeps
-        // that outcome: an infrastructure error, retried (RETRIED_OUTCOMES) and exit code 6.
-        const outcome = st.status === 'failed' ? 'test-failed' : (stepOutcome ?? 'step-failed');
-        return {
-          result: finish(
-            { status: st.status === 'failed' ? 'failed' : 'error', outcome, message: `step ${i + 1} (${scenario.file}:${step.line}, ${st.name}): ${st.message ?? ''}`, evidence: st.evidence ?? [], blackoutsMs: ctx.blackoutsMs },
-            machine,
-          ),
-          accel,
-        };
-      }
+      // A crash or a refused handover ends the scenario at once; so does a step that did not pass.
+      if (machine.vm.crashes.length > 0 || st.status === 'failed' || st.status === 'error' || refusedHandover(machine)) break;
     }
-    return { result: finish({ status: 'passed', blackoutsMs: ctx.blackoutsMs }, machine), accel };
+    const relNow = releasesOf(machine, releases);
+    const verdict = scenarioVerdict({
+      file: scenario.file,
+      steps,
+      ...(stopOutcome === undefined ? {} : { stopOutcome }),
+      console: machine.vm.console.lines(),
+      crashes: machine.vm.crashes,
+      kernelOf: (boot) => `${relNow[boot - 1] ?? 'unknown'}, ${(boot > 1 && target !== undefined ? target : kernel).metadata.source.spec}`,
+      expectedLines: scenario.steps.flatMap((st) => (st.kind === 'log' && st.log.contains !== undefined ? [new RegExp(st.log.contains)] : [])),
+      strictXfail: opts.strictXfail ?? false,
+      strictSteps: new Set(scenario.steps.flatMap((st, i) => (st.xfail?.strict === true ? [i] : []))),
+      checks: checkSteps(scenario.steps),
+    });
+    return { result: finish({ ...verdict, blackoutsMs: ctx.blackoutsMs }, machine), accel };
   } finally {
     await machine.stop();
     // The run's initrd holds the run's private host key: not an artifact worth keeping.
@@ -395,30 +398,9 @@ function releasesOf(m: Machine, fromUname: readonly string[]): string[] {
   return Array.from({ length: Math.max(banners.length, fromUname.length) }, (_, i) => banners[i] ?? fromUname[i] ?? 'unknown');
 }
 
-/**
- * The kexec'd kernel said the handover's format is not its own: that is the finding, whatever
- * happened next (a lost session, or the panic LUO ends in), so it wins over kernel-crash.
- */
-function incompatibleVerdict(
-  m: Machine,
-  releases: readonly string[],
-  a: KernelBuild,
-  b: KernelBuild | undefined,
-): Pick<ScenarioResult, 'status' | 'outcome' | 'message' | 'evidence'> | undefined {
-  const found = findIncompatibleHandover(parseMarkers(m.vm.console.lines().map((l) => ({ text: l.text, boot: l.boot }))));
-  if (found === undefined) return undefined;
-  // Boot 1 runs kernel A; every later boot kernel B (or A again, without kexec_into).
-  const name = (boot: number) => `${releases[boot - 1] ?? 'unknown'}, ${(boot > 1 && b !== undefined ? b : a).metadata.source.spec}`;
-  const from = name(found.boot - 1);
-  const to = name(found.boot);
-  const crash = m.vm.crashes.find((c) => c.boot === found.boot);
-  const what = found.layer === 'kho' ? 'KHO FDT' : 'LUO state';
-  return {
-    status: 'failed',
-    outcome: 'incompatible-handover',
-    message: `boot ${found.boot} (${to}) refused the ${what} handed over by boot ${found.boot - 1} (${from})${found.expected === undefined ? '' : `: it expects '${found.expected}'`}${crash === undefined ? '' : `, then crashed: ${crash.title}`}`,
-    evidence: found.markers.map((k) => k.message),
-  };
+/** The kexec'd kernel said the handover's format is not its own (the verdict names it). */
+function refusedHandover(m: Machine): boolean {
+  return findIncompatibleHandover(parseMarkers(m.vm.console.lines())) !== undefined;
 }
 
 function describeStep(s: Scenario['steps'][number]): string {

@@ -5,6 +5,7 @@ import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
 import { writeFile } from 'node:fs/promises';
 import { probeKhoCapabilities, unmetRequirement, type Requirement } from '../kho/caps.ts';
 import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
+import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
 import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
 import type { AgentReply } from './agent-port.ts';
@@ -66,8 +67,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     case 'session_absent': {
       const r = await call(ctx, { op: 'retrieve-session', name: step.session_absent });
       if (r.ok) throw new StepFailure(`session '${step.session_absent}' arrived after the kexec, but it should have been dropped`);
-      if (r.errno !== 'ENOENT') throw new StepFailure(`RETRIEVE_SESSION '${step.session_absent}' failed with ${describeReply(r)}, expected ENOENT`);
-      return r;
+      return expectOk({ ...step, expect_error: { errno: 'ENOENT', call: 'RETRIEVE_SESSION' } }, r);
     }
     case 'debugfs':
       return debugfsStep(ctx, step);
@@ -111,8 +111,10 @@ const AGENT_CALLS = new Set(['request', 'lookup', 'uapi']);
  * in any kernel call of the step. The agent's own ENOENT ("the agent holds no session…") never
  * satisfies an expected kernel ENOENT.
  */
-export function expectOk(step: Pick<Step, 'kind' | 'expect_error'>, r: AgentReply): AgentReply {
-  const want = step.expect_error === undefined ? undefined : typeof step.expect_error === 'string' ? { errno: step.expect_error } : step.expect_error;
+export function expectOk(step: Step, r: AgentReply): AgentReply {
+  const given = step.expect_error === undefined ? undefined : typeof step.expect_error === 'string' ? { errno: step.expect_error } : step.expect_error;
+  const call = given?.call ?? stepCall(step);
+  const want = given === undefined ? undefined : { errno: given.errno, ...(call === undefined ? {} : { call }) };
   const evidence = [JSON.stringify(r)];
   if (want === undefined) {
     if (!r.ok) throw new StepFailure(`${step.kind.replace('_', ' ')} failed: ${describeReply(r)}`, evidence);
@@ -120,15 +122,47 @@ export function expectOk(step: Pick<Step, 'kind' | 'expect_error'>, r: AgentRepl
   }
   const label = `${want.errno}${want.call === undefined ? '' : ` from ${want.call}`}`;
   if (r.ok) throw new StepFailure(`expected ${label}, but it succeeded`, evidence);
-  const call = typeof r.call === 'string' ? r.call : undefined;
-  if (call !== undefined && AGENT_CALLS.has(call)) {
-    throw new StepFailure(`expected ${label} from the kernel, but the agent itself refused (${call}): ${describeReply(r)}`, evidence);
+  const got = typeof r.call === 'string' ? r.call : undefined;
+  if (got !== undefined && AGENT_CALLS.has(got)) {
+    throw new StepFailure(`expected ${label} from the kernel, but the agent itself refused (${got}): ${describeReply(r)}`, evidence);
   }
-  if (r.errno !== want.errno) throw new StepFailure(`expected ${label}, got ${describeReply(r)}${call === undefined ? '' : ` from ${call}`}`, evidence);
-  if (want.call !== undefined && !callMatches(call, want.call)) {
-    throw new StepFailure(`expected ${label}, but ${want.errno} came from ${call ?? 'an unnamed call'}`, evidence);
+  if (r.errno !== want.errno) throw new StepFailure(`expected ${label}, got ${describeReply(r)}${got === undefined ? '' : ` from ${got}`}`, evidence);
+  if (want.call !== undefined && !callMatches(got, want.call)) {
+    throw new StepFailure(`expected ${label}, but ${want.errno} came from ${got ?? 'an unnamed call'}`, evidence);
   }
   return r;
+}
+
+/** The agent ops whose errno is one LUO ioctl's answer. */
+const OP_CALL: Readonly<Record<string, string>> = {
+  'create-session': 'CREATE_SESSION',
+  'retrieve-session': 'RETRIEVE_SESSION',
+  preserve: 'PRESERVE_FD',
+  'preserve-fd': 'PRESERVE_FD',
+  'retrieve-fd': 'RETRIEVE_FD',
+  finish: 'FINISH',
+  'get-name': 'GET_NAME',
+};
+
+/**
+ * The call a step's expected errno must come from when the step names none: its own ioctl
+ * (preserving /nonexistent fails in open(), which must not pass for PRESERVE_FD's ENOENT).
+ */
+function stepCall(step: Step): string | undefined {
+  switch (step.kind) {
+    case 'open_liveupdate':
+      return 'open';
+    case 'create_session':
+      return OP_CALL['create-session'];
+    case 'preserve':
+      return OP_CALL.preserve;
+    case 'finish':
+      return OP_CALL.finish;
+    case 'agent':
+      return OP_CALL[step.agent.op];
+    default:
+      return undefined;
+  }
 }
 
 /** `RETRIEVE_SESSION` names `ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)`; `open` names `open(/dev/liveupdate)`. */
@@ -162,15 +196,48 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
       await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend });
     }
     const expectRelease = (ctx.kexecTarget ?? ctx.machine.kernel).metadata.release;
+    const luoBefore = ctx.agentUp || (await luoDeviceNow(ctx));
     const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease });
     ctx.releases.push(r.release);
     ctx.kexecLoaded = undefined;
     ctx.lastSyscall = syscall;
     ctx.agentUp = false;
     ctx.blackoutsMs.push(Math.round(r.blackoutMs));
-    results.push({ boot: r.boot, release: r.release, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall });
+    const proof = handoverProof(ctx, r.boot, step.kexec.handover, luoBefore);
+    results.push({ boot: r.boot, release: r.release, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall, ...proof });
   }
   return results;
+}
+
+/** /dev/liveupdate on the boot about to kexec: then the next one must retrieve LUO's state. */
+async function luoDeviceNow(ctx: StepContext): Promise<boolean> {
+  const r = await ctx.machine.guest.exec(['test', '-c', '/dev/liveupdate']);
+  return r.exitCode === 0;
+}
+
+/**
+ * What the new boot's console proves about the handover: KHO found the data, and (when the old
+ * boot ran LUO) LUO retrieved its state with the live update number one up. A kexec that carried
+ * nothing must not pass as one that carried the sessions (`handover: false` says none is expected).
+ */
+export function handoverProof(ctx: StepContext, boot: number, expected: boolean, luoBefore: boolean): { liveupdateNumber?: number } {
+  const markers = parseMarkers(ctx.machine.vm.console.lines());
+  const now = summarizeBoot(markers, boot);
+  const before = summarizeBoot(markers, boot - 1).liveupdateNumber ?? 0;
+  if (!expected) {
+    if (now.khoFound) throw new StepFailure(`boot ${boot} received a KHO handover, but this kexec expects none (handover: false)`, [`console: KHO: found kexec handover data.`]);
+    return {};
+  }
+  const why = () => handoverDiagnosis(ctx.machine.vm, diagnosisInput(ctx));
+  if (!now.khoFound) throw new StepFailure(`the handover did not arrive: boot ${boot}'s console has no 'KHO: found kexec handover data'`, why());
+  if (!luoBefore) return {};
+  if (now.liveupdateNumber === undefined) {
+    throw new StepFailure(`the handover did not arrive: boot ${boot}'s console has no 'luo: Retrieved live update data' (boot ${boot - 1} ran LUO)`, why());
+  }
+  if (now.liveupdateNumber !== before + 1) {
+    throw new StepFailure(`boot ${boot}: LUO live update number ${now.liveupdateNumber}, expected ${before + 1} (boot ${boot - 1} had ${before})`, why());
+  }
+  return { liveupdateNumber: now.liveupdateNumber };
 }
 
 /** The image every kexec loads: kernel B's when the scenario hands over to another kernel. */
@@ -196,6 +263,11 @@ export async function capabilityGap(ctx: StepContext, needs: readonly Requiremen
   }
   if (needs.includes('get-name') && entry.getName === undefined) entry.getName = entry.files.luoDevice && (await probeGetName(ctx));
   const caps = entry;
+  // A requirement read from a blob that is there but unreadable says nothing about the kernel's
+  // interface: it must not turn a check of that same data into a skip.
+  if (needs.includes('luo-raw') && caps.files.luoFormat === 'unknown') {
+    throw new StepFailure(`requires luo-raw, but the LUO blob in debugfs (kho/out/sub_fdts/LUO, else kho/in/sub_fdts/LUO) is present in no known format: a garbage blob cannot skip a check`);
+  }
   const reasons = needs.map((n) => unmetRequirement(caps.files, n, caps)).filter((r): r is string => r !== undefined);
   return reasons.length > 0 ? reasons.join('; ') : undefined;
 }
@@ -320,6 +392,8 @@ function logStep(ctx: StepContext, step: Extract<Step, { kind: 'log' }>): unknow
 }
 
 const KSFT_SKIP = 4;
+/** The lines the staged LUO kselftests end each stage with (lu_utils.c daemonize_and_wait; the tests' own). */
+const STAGE_PROOF = { 1: /\[STAGE 1\] You may now perform kexec reboot/, 2: /--- [A-Z -]*TEST PASSED ---/ } as const;
 
 async function kselftestStep(ctx: StepContext, step: Extract<Step, { kind: 'kselftest' }>): Promise<unknown> {
   const { test, stage } = step.kselftest;
@@ -337,6 +411,16 @@ async function kselftestStep(ctx: StepContext, step: Extract<Step, { kind: 'ksel
   if (r.exitCode !== 0 || bad.length > 0) {
     const names = bad.map((c) => c.path).join(', ');
     throw new StepFailure(`${label} failed (exit ${r.exitCode ?? r.signal ?? '?'})${names === '' ? '' : `: not ok ${names}`}`, tail);
+  }
+  // Exit 0 proves nothing by itself: a test that ran no case, or skipped every one, did not pass.
+  // The staged tests print no KTAP cases; each stage proves itself by its own last line instead.
+  if (stage !== undefined) {
+    const proof = STAGE_PROOF[stage];
+    if (!proof.test(r.stdout)) throw new StepFailure(`${label} exited 0 without its stage ${stage} line (/${proof.source}/): it did not get to the end`, tail);
+  } else if (cases.length === 0) {
+    throw new StepFailure(`${label} exited 0 but reported no KTAP test case: nothing was tested`, tail);
+  } else if (cases.every((c) => c.directive === 'SKIP')) {
+    throw new StepFailure(`${label} skipped every one of its ${cases.length} case(s): nothing was tested`, tail);
   }
   return { exitCode: r.exitCode, cases: cases.map((c) => ({ name: c.path, ok: c.ok, ...(c.directive === undefined ? {} : { directive: c.directive }) })) };
 }

@@ -1,4 +1,4 @@
-import { HandoverError, type Outcome } from '../errors.ts';
+import { HandoverError, isFinding, OUTCOMES, type BisectMeaning, type Outcome } from '../errors.ts';
 import type { KernelBuildRequest } from '../kernel/build.ts';
 import type { Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
@@ -14,35 +14,11 @@ import type { AccelPolicy } from '../vm/accel.ts';
  * in handover, Ctrl-C: no other commit would do better).
  */
 export const BISECT_EXIT = { good: 0, bad: 1, skip: 125, abort: 128, interrupted: 130 } as const;
-export type BisectVerdict = keyof typeof BISECT_EXIT;
+export type BisectVerdict = keyof typeof BISECT_EXIT & BisectMeaning;
 
-/** Which verdict a handover outcome is for a commit under bisection. */
+/** Which verdict a handover outcome is for a commit under bisection (the outcome table, errors.ts). */
 export function bisectVerdict(outcome: Outcome): BisectVerdict {
-  switch (outcome) {
-    case 'passed':
-      return 'good';
-    case 'test-failed':
-    case 'step-failed':
-    case 'kernel-crash':
-    case 'incompatible-handover':
-      return 'bad';
-    case 'build-failed':
-    case 'config-dropped':
-    case 'config-unknown-symbol':
-    case 'source-failed':
-    case 'boot-timeout':
-    case 'ssh-failed':
-    case 'kexec-timeout':
-    case 'vm-failed':
-      return 'skip';
-    case 'interrupted':
-      return 'interrupted';
-    case 'usage-error':
-    case 'host-missing':
-    case 'accel-unusable':
-    case 'internal-error':
-      return 'abort';
-  }
+  return OUTCOMES[outcome].bisect;
 }
 
 export interface BisectStepOptions {
@@ -87,7 +63,7 @@ export async function bisectStep(opts: BisectStepOptions): Promise<BisectStepRes
     return verdict('internal-error', err instanceof Error ? (err.stack ?? err.message) : String(err));
   }
   if (opts.signal?.aborted === true) return verdict('interrupted', 'stopped by a signal', [], run);
-  const bad = run.scenarios.find((s) => s.status === 'failed' || (s.status === 'error' && s.outcome === 'step-failed'));
+  const bad = run.scenarios.find((s) => s.status === 'failed' || (s.outcome !== undefined && isFinding(s.outcome)));
   if (bad !== undefined) return verdict(bad.outcome ?? 'test-failed', `${bad.name}: ${bad.message ?? ''}`, bad.evidence ?? [], run);
   const infra = run.scenarios.find((s) => s.status === 'error');
   if (infra !== undefined) return verdict(infra.outcome ?? 'vm-failed', `${infra.name}: ${infra.message ?? ''}`, infra.evidence ?? [], run);

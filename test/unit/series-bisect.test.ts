@@ -8,7 +8,7 @@ describe('bisect-step verdicts for git bisect run', () => {
     for (const o of Object.keys(OUTCOMES) as Outcome[]) (byVerdict[bisectVerdict(o)] ??= []).push(o);
     expect(byVerdict).toEqual({
       good: ['passed'],
-      bad: ['test-failed', 'step-failed', 'kernel-crash', 'incompatible-handover'],
+      bad: ['test-failed', 'step-failed', 'kernel-crash', 'kernel-error', 'kernel-hang', 'incompatible-handover', 'flaky'],
       skip: ['config-dropped', 'config-unknown-symbol', 'build-failed', 'source-failed', 'boot-timeout', 'ssh-failed', 'kexec-timeout', 'vm-failed'],
       abort: ['usage-error', 'host-missing', 'accel-unusable', 'internal-error'],
       interrupted: ['interrupted'],

@@ -1,0 +1,106 @@
+// A scenario's verdict: one pure function of its steps, the crashes on its consoles and the KHO/LUO
+// markers there (as syzkaller's monitorExecution decides one outcome when several things happen at
+// once). The runner only collects; this decides. Works on recorded consoles as well as live ones.
+
+import { isFinding, type Outcome } from '../errors.ts';
+import { findIncompatibleHandover, parseMarkers, summarizeBoot, type KhoMarker, type MarkerLine } from '../kho/markers.ts';
+import type { ScenarioResult, StepResult } from '../report/results.ts';
+import type { Crash } from '../vm/crash-catalogue.ts';
+
+export interface VerdictInput {
+  file: string;
+  /** Every step of the scenario, in order: the ones that never ran are `skipped` without a message. */
+  steps: readonly StepResult[];
+  /** The outcome of the error that stopped a step, when it was a HandoverError (ssh-failed, kernel-hang…). */
+  stopOutcome?: Outcome;
+  /** Every console line, with its boot. */
+  console: readonly MarkerLine[];
+  crashes: readonly Crash[];
+  /** Names the kernel of a boot (`7.3.4, debian:linux-source-7.3`), for the incompatible-handover message. */
+  kernelOf: (boot: number) => string;
+  /** Regular expressions of the scenario's `log: {contains}` steps: a marker one of them matches is expected. */
+  expectedLines: readonly RegExp[];
+  /** An XPASS fails the scenario (`--strict-xfail`; a step's `xfail.strict` too, see `xpassIsFailure`). */
+  strictXfail: boolean;
+  /** Steps whose `xfail.strict` is set. */
+  strictSteps?: ReadonlySet<number>;
+  /** Indexes of the steps that check something (see `checkSteps`). */
+  checks: ReadonlySet<number>;
+}
+
+export type Verdict = Pick<ScenarioResult, 'status'> & { outcome?: Outcome; message?: string; evidence?: string[] };
+
+/** Step kinds that check something; the others (create_session, memfd, preserve, …) prepare, unless they expect an error. */
+const CHECK_KINDS: ReadonlySet<string> = new Set(['retrieve', 'session_absent', 'debugfs', 'log', 'kselftest', 'exec', 'kexec']);
+
+/** The indexes of a scenario's checking steps: a scenario whose every check was skipped is skipped. */
+export function checkSteps(steps: readonly { kind: string; expect_error?: unknown }[]): Set<number> {
+  return new Set(steps.flatMap((s, i) => (CHECK_KINDS.has(s.kind) || s.expect_error !== undefined ? [i] : [])));
+}
+
+/**
+ * In order: the kexec'd kernel refused the handover (that explains what follows, a panic
+ * included); a kernel crash; the first step that did not pass; KHO/LUO errors on a console no
+ * step expected; an XPASS under strict xfail; every check skipped; else passed.
+ */
+export function scenarioVerdict(v: VerdictInput): Verdict {
+  const markers = parseMarkers(v.console);
+  const refused = findIncompatibleHandover(markers);
+  if (refused !== undefined) {
+    const crash = v.crashes.find((c) => c.boot === refused.boot);
+    const what = refused.layer === 'kho' ? 'KHO FDT' : 'LUO state';
+    return {
+      status: 'failed',
+      outcome: 'incompatible-handover',
+      message: `boot ${refused.boot} (${v.kernelOf(refused.boot)}) refused the ${what} handed over by boot ${refused.boot - 1} (${v.kernelOf(refused.boot - 1)})${refused.expected === undefined ? '' : `: it expects '${refused.expected}'`}${crash === undefined ? '' : `, then crashed: ${crash.title}`}`,
+      evidence: refused.markers.map((k) => k.message),
+    };
+  }
+  const crash = v.crashes[0];
+  if (crash !== undefined) return { status: 'failed', outcome: 'kernel-crash', message: `kernel crash in boot ${crash.boot}: ${crash.title}`, evidence: [...crash.excerpt] };
+
+  const unexpected = unexpectedErrors(markers, v.expectedLines);
+  const markerEvidence = unexpected.map((m) => `boot ${m.boot}: ${m.message}`);
+  const bad = v.steps.find((s) => s.status === 'failed' || s.status === 'error');
+  if (bad !== undefined) {
+    const where = `step ${bad.index + 1} (${v.file}:${bad.line}, ${bad.name}): ${bad.message ?? ''}`;
+    const evidence = [...(bad.evidence ?? []), ...(markerEvidence.length === 0 ? [] : ['KHO/LUO errors on the console:', ...markerEvidence])];
+    if (bad.status === 'failed') return { status: 'failed', outcome: 'test-failed', message: where, evidence };
+    // A step that broke on the machine keeps that outcome (an infrastructure error, retried); a
+    // kernel that hung after its banner is a finding, as is a step that failed in the guest.
+    const outcome = v.stopOutcome ?? 'step-failed';
+    return { status: isFinding(outcome) && outcome !== 'step-failed' ? 'failed' : 'error', outcome, message: where, evidence };
+  }
+  const first = unexpected[0];
+  if (first !== undefined) {
+    return {
+      status: 'failed',
+      outcome: 'kernel-error',
+      message: `boot ${first.boot} logged a KHO/LUO error that no step expected: ${first.message}${unexpected.length > 1 ? ` (and ${unexpected.length - 1} more)` : ''}`,
+      evidence: markerEvidence,
+    };
+  }
+  const xpass = v.steps.find((s) => s.status === 'passed' && s.message?.startsWith('XPASS') === true && (v.strictXfail || v.strictSteps?.has(s.index) === true));
+  if (xpass !== undefined) {
+    return {
+      status: 'failed',
+      outcome: 'test-failed',
+      message: `step ${xpass.index + 1} (${v.file}:${xpass.line}, ${xpass.name}): ${xpass.message ?? 'XPASS'}, and XPASS is a failure here (strict xfail): the known bug is gone, update the scenario`,
+      evidence: [],
+    };
+  }
+  const checks = v.steps.filter((s) => v.checks.has(s.index));
+  if (checks.length > 0 && checks.every((s) => s.status === 'skipped')) {
+    return { status: 'skipped', message: `every check was skipped: ${[...new Set(checks.map((s) => s.message ?? 'not run'))].join('; ')}` };
+  }
+  return { status: 'passed' };
+}
+
+/** KHO/LUO error markers of any boot that no `log: {contains}` step of the scenario matches. */
+export function unexpectedErrors(markers: readonly KhoMarker[], expected: readonly RegExp[]): KhoMarker[] {
+  const boots = [...new Set(markers.map((m) => m.boot))];
+  return boots
+    .flatMap((b) => summarizeBoot(markers, b).failures)
+    .filter((m) => !expected.some((re) => re.test(m.message)))
+    .sort((a, b) => a.index - b.index);
+}
