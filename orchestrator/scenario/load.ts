@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { HandoverError } from '../errors.ts';
+import { validateSteps } from './validate.ts';
+import { nestingProblem, yamlShapeProblems, type ShapeProblem } from './yaml-shape.ts';
 import { ScenarioHeader, STEP_KINDS, STEP_SCHEMAS, type ScenarioHeaderT, type Step, type StepKind } from './schema.ts';
 
 export interface Scenario extends Omit<ScenarioHeaderT, 'steps' | 'name'> {
@@ -48,17 +50,50 @@ export async function loadScenarios(files: readonly string[]): Promise<Scenario[
   return scenarios;
 }
 
-/** Parses one scenario: YAML syntax, the header, then each step against its own kind's schema. */
+/**
+ * Parses one scenario: YAML syntax, what YAML may not be used, the header, each step against its
+ * own kind's schema, then the checks across steps. Never throws: any input gives a scenario or
+ * diagnostics.
+ */
 export function parseScenario(text: string, file: string): { scenario?: Scenario; diagnostics: Diagnostic[] } {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number, message: string): Diagnostic => {
     const { line, col } = lc.linePos(offset);
-    return { file, line, col, message };
+    return { file, line: Math.max(1, line), col: Math.max(1, col), message };
   };
-  const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], `${e.code}: ${e.message.split('\n')[0] ?? ''}`));
-  if (doc.errors.length > 0) return { diagnostics: syntax };
-  const data: unknown = doc.toJS();
+  try {
+    return parseWith(text, file, lc, at);
+  } catch (err) {
+    // A bug in the loader, not in the file; still a diagnostic, so a run never starts on it.
+    return { diagnostics: [at(0, `${LOADER_BUG}: ${err instanceof Error ? err.message : String(err)}`)] };
+  }
+}
+
+/** The start of the diagnostic for an exception inside the loader (the property test looks for it). */
+export const LOADER_BUG = 'internal error in the scenario loader';
+
+function parseWith(text: string, file: string, lc: LineCounter, at: (offset: number, message: string) => Diagnostic): { scenario?: Scenario; diagnostics: Diagnostic[] } {
+  // logLevel 'error': the yaml library must not print (process.emitWarning); yamlShapeProblems reports instead.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: false, logLevel: 'error' });
+  // Too deep is one problem, however far the yaml library got before its stack ran out (which varies).
+  const deep = nestingProblem(doc);
+  const yamlErrors = [...doc.errors.filter((e) => deep === undefined || e.code !== 'RESOURCE_EXHAUSTION'), ...doc.warnings.filter((w) => w.code !== 'TAG_RESOLVE_FAILED')];
+  const early = [
+    ...yamlErrors.map((e) => ({ offset: e.pos[0], message: `${e.code}: ${e.message.split('\n')[0] ?? ''}` })),
+    ...(deep === undefined ? yamlShapeProblems(doc) : [deep]),
+  ];
+  if (early.length > 0) return { diagnostics: sortedUnique(early).map((p) => at(p.offset, p.message)) };
+  if (!isMap(doc.contents)) {
+    const what = doc.contents === null ? 'an empty document' : isSeq(doc.contents) ? 'a sequence' : 'a single value';
+    return { diagnostics: [at(doc.contents?.range?.[0] ?? 0, `expected a mapping with description: and steps:, not ${what}`)] };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Aliases are resolved and acyclic by now: what is left is an alias bomb (too many expansions).
+    return { diagnostics: [at(firstAlias(doc), `cannot read the YAML: ${err instanceof Error ? err.message : String(err)}`)] };
+  }
   const diagnostics: Diagnostic[] = [];
   const header = ScenarioHeader.safeParse(data);
   if (!header.success) diagnostics.push(...header.error.issues.map((i) => issueAt(doc, lc, file, [], i)));
@@ -96,9 +131,24 @@ export function parseScenario(text: string, file: string): { scenario?: Scenario
     steps.push({ ...(parsed.data as object), kind, line: lc.linePos(where).line } as Step & { line: number });
   });
   if (diagnostics.length > 0) return { diagnostics };
+  // Across steps only once every step parsed: a step that failed would show up again as a missing name.
+  const semantic = validateSteps(steps, (i, rest, message) => at(nodeOffset(doc, ['steps', i, ...rest]), message));
+  if (semantic.length > 0) return { diagnostics: semantic };
   const h = header.data as ScenarioHeaderT;
   const { steps: _raw, ...rest } = h;
   return { scenario: { ...rest, name: h.name ?? basename(file).replace(/\.ya?ml$/, ''), file, steps }, diagnostics: [] };
+}
+
+function firstAlias(doc: Document): number {
+  let offset = 0;
+  visit(doc, { Alias: (_key, alias) => ((offset = alias.range?.[0] ?? 0), visit.BREAK) });
+  return offset;
+}
+
+/** In file order, one per place: a YAML error and a shape problem at the same node are one problem. */
+function sortedUnique(problems: ShapeProblem[]): ShapeProblem[] {
+  const seen = new Set<number>();
+  return [...problems].sort((a, b) => a.offset - b.offset).filter((p) => !seen.has(p.offset) && seen.add(p.offset));
 }
 
 function issueAt(doc: Document, lc: LineCounter, file: string, base: (string | number)[], issue: z.core.$ZodIssue): Diagnostic {

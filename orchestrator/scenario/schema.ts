@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { REQUIREMENTS } from '../kho/caps.ts';
+import { debugfsPathProblem, KHO_PATH_PATTERN } from './debugfs-path.ts';
 import { KSELFTESTS } from './kselftest.ts';
 
 // One definition gives the TypeScript types, the validation of scenario files, and the JSON
@@ -154,7 +155,14 @@ export const STEP_SCHEMAS = {
   debugfs: step(
     'debugfs',
     z.strictObject({
-      path: z.string().min(1).describe('below /sys/kernel/debug, e.g. kho/out/fdt'),
+      path: z
+        .string()
+        .superRefine((path, ctx) => {
+          const problem = debugfsPathProblem(path);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .meta({ pattern: KHO_PATH_PATTERN })
+        .describe('below /sys/kernel/debug, e.g. kho/out/fdt'),
       exists: z.boolean().default(true),
       fdt_header: z.boolean().optional().describe('starts with a valid FDT header (magic d00dfeed, version, block layout)'),
       fdt_compatible: z.string().optional().describe('the whole blob is a valid FDT whose root compatible matches, * as a wildcard: "kho-v*"'),
@@ -174,11 +182,15 @@ export const STEP_SCHEMAS = {
   ),
   log: step(
     'log',
-    z.strictObject({
-      contains: z.string().optional(),
-      absent: z.string().optional(),
-      boot: z.enum(['current', 'all']).default('current'),
-    }),
+    z
+      .strictObject({
+        contains: regex.optional(),
+        absent: regex.optional(),
+        boot: z.enum(['current', 'all']).default('current'),
+      })
+      // An empty log step would pass without looking at anything.
+      .refine((l) => l.contains !== undefined || l.absent !== undefined, 'give contains, absent or both')
+      .meta({ anyOf: [{ required: ['contains'] }, { required: ['absent'] }] }),
     'the kernel log (serial console) of the current boot, or of all boots, must contain / must not contain a line matching this regular expression',
   ),
 } as const;
