@@ -16,11 +16,13 @@ import { rejection } from '../helpers/rejection.ts';
 
 const [HOST, DEFAULT] = KVM_CPU_CANDIDATES as [readonly string[], readonly string[]];
 
-// As bootProbe reports them. The abort: QEMU 7.2 on a nested-PVM host (`-cpu host`).
+// As bootProbe reports them. The abort: QEMU 7.2's stderr with `-accel kvm -cpu host`, recorded on
+// a nested-PVM host (kvm_pvm), through bootProbe's "first two non-warning lines" summary.
 const ABORT: ProbeResult = {
   ok: false,
   ms: 41,
-  why: 'QEMU exited (SIGABRT) before the banner: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000 | qemu-system-x86_64: ../target/i386/kvm/kvm.c:3165: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs\' failed.',
+  why:
+    "QEMU exited (SIGABRT) before the banner: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69 | qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.",
   noBanner: false,
 };
 // The hang: QEMU spins at "Booting from ROM" until the probe's deadline kills it.
