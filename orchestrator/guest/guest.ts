@@ -52,11 +52,19 @@ export interface RebootProof {
   readonly attempts: number;
 }
 
+interface ChannelExit {
+  /** null when the command died of a signal. */
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class Guest implements AsyncDisposable {
   private client: Client;
   private connected = true;
+  /** The last error ssh2 reported on the current connection. */
+  private connectionError: string | undefined;
   private readonly endpoint: SshEndpoint;
   private readonly tuning: ConnectTuning;
   private readonly log: (message: string) => void;
@@ -103,27 +111,25 @@ export class Guest implements AsyncDisposable {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
     const started = performance.now();
-    const channel = await this.openExec(command);
     return new Promise<ExecResult>((resolve, reject) => {
       const out = new Collector(max);
       const err = new Collector(max);
-      let exitCode: number | null = null;
-      let signal: string | null = null;
-      let sawExit = false;
+      let channel: ClientChannel | undefined;
+      let exit: ChannelExit | undefined;
       let done = false;
       const finish = (fail: HandoverError | null): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         if (fail !== null) {
-          channel.destroy();
+          channel?.destroy();
           reject(fail);
           return;
         }
         resolve({
           argv: [...argv],
-          exitCode,
-          signal,
+          exitCode: exit?.code ?? null,
+          signal: exit?.signal ?? null,
           stdout: out.text(),
           stderr: err.text(),
           durationMs: Math.round(performance.now() - started),
@@ -134,22 +140,21 @@ export class Guest implements AsyncDisposable {
       const timer = setTimeout(() => {
         finish(new HandoverError('step-failed', `command timed out after ${timeoutMs} ms: ${command}`, { evidence: evidence() }));
       }, timeoutMs);
-      channel.on('data', (d: Buffer) => out.push(d));
-      channel.stderr.on('data', (d: Buffer) => err.push(d));
-      channel.on('exit', (code: number | null, sig?: string) => {
-        sawExit = true;
-        exitCode = typeof code === 'number' ? code : null;
-        signal = typeof sig === 'string' ? sig : null;
-      });
-      channel.on('close', () => {
-        // close without an exit status: the connection went away under the command.
-        if (sawExit) finish(null);
-        else finish(new HandoverError('ssh-failed', `connection lost while running: ${command}`, { evidence: evidence() }));
-      });
-      channel.on('error', (e: Error) => {
-        finish(new HandoverError('ssh-failed', `channel error while running ${command}: ${e.message}`, { cause: e, evidence: evidence() }));
-      });
-      channel.end(opts.input ?? undefined);
+      this.openExec(command, (ch, exited) => {
+        channel = ch;
+        ch.on('data', (d: Buffer) => out.push(d));
+        ch.stderr.on('data', (d: Buffer) => err.push(d));
+        ch.on('close', () => {
+          // The exit status, once it arrived, is the result even if the connection then closed.
+          exit = exited();
+          if (exit !== undefined) finish(null);
+          else finish(new HandoverError('ssh-failed', `connection lost while running: ${command}${this.lostBecause()}`, { evidence: evidence() }));
+        });
+        ch.on('error', (e: Error) => {
+          finish(new HandoverError('ssh-failed', `channel error while running ${command}: ${e.message}`, { cause: e, evidence: evidence() }));
+        });
+        ch.end(opts.input ?? undefined);
+      }).catch((e: unknown) => finish(e instanceof HandoverError ? e : new HandoverError('ssh-failed', String(e))));
     });
   }
 
@@ -173,26 +178,31 @@ export class Guest implements AsyncDisposable {
     const delay = ((opts.delayMs ?? 200) / 1000).toFixed(3);
     const inner = quoteArgv(['setsid', 'sh', '-c', 'sleep "$0"; exec "$@"', delay, ...argv]);
     const command = `${inner} </dev/null >/dev/console 2>&1 &`;
-    const channel = await this.openExec(command);
-    await new Promise<void>((resolve, reject) => {
-      let sawExit: number | null = null;
-      const timer = setTimeout(() => {
-        channel.destroy();
-        reject(new HandoverError('step-failed', `could not start detached: ${command}`));
-      }, 10_000);
-      channel.on('exit', (code: number | null) => {
-        sawExit = code;
-      });
-      channel.on('close', () => {
-        clearTimeout(timer);
-        // No exit status means the guest went away already: what the command was for.
-        if (sawExit === null || sawExit === 0) resolve();
-        else reject(new HandoverError('step-failed', `starting ${command} exited ${sawExit}`));
-      });
-      channel.resume();
-      channel.stderr.resume();
-      channel.end();
+    let closed: () => void = () => {};
+    const whenClosed = new Promise<void>((resolve) => {
+      closed = resolve;
     });
+    let exited: () => ChannelExit | undefined = () => undefined;
+    const channel = await this.openExec(command, (ch, ex) => {
+      exited = ex;
+      ch.on('close', () => closed());
+      ch.resume();
+      ch.stderr.resume();
+      ch.end();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 10_000);
+    });
+    const r = await Promise.race([whenClosed, timedOut]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      channel.destroy();
+      throw new HandoverError('step-failed', `could not start detached: ${command}`);
+    }
+    // No exit status means the guest went away already: what the command was for.
+    const code = exited()?.code;
+    if (code !== undefined && code !== 0) throw new HandoverError('step-failed', `starting ${command} exited ${code ?? exited()?.signal}`);
   }
 
   async bootId(): Promise<string> {
@@ -342,6 +352,10 @@ export class Guest implements AsyncDisposable {
   }
 
   private watch(client: Client): void {
+    this.connectionError = undefined;
+    client.on('error', (e: Error) => {
+      if (this.client === client) this.connectionError = e.message;
+    });
     client.on('close', () => {
       if (this.client === client) this.connected = false;
     });
@@ -353,14 +367,36 @@ export class Guest implements AsyncDisposable {
     this.client.destroy();
   }
 
-  private openExec(command: string): Promise<ClientChannel> {
+  /**
+   * Opens an exec channel and hands it to `attach` synchronously, inside ssh2's callback: a quick
+   * command's output, exit status and close can arrive in the same read as the exec's reply,
+   * and ssh2 emits 'exit' while parsing it, before an awaiting caller could listen. `exited()`
+   * gives the status recorded from then on (undefined if none came).
+   */
+  private openExec(
+    command: string,
+    attach: (channel: ClientChannel, exited: () => ChannelExit | undefined) => void,
+  ): Promise<ClientChannel> {
     if (!this.connected) return Promise.reject(new HandoverError('ssh-failed', `not connected (running: ${command})`));
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, channel) => {
-        if (err) reject(new HandoverError('ssh-failed', `could not start ${command}: ${err.message}`, { cause: err }));
-        else resolve(channel);
+        if (err) {
+          reject(new HandoverError('ssh-failed', `could not start ${command}: ${err.message}`, { cause: err }));
+          return;
+        }
+        let exit: ChannelExit | undefined;
+        channel.on('exit', (code: number | null, sig?: string) => {
+          exit = { code: typeof code === 'number' ? code : null, signal: typeof sig === 'string' ? sig : null };
+        });
+        attach(channel, () => exit);
+        resolve(channel);
       });
     });
+  }
+
+  /** Why the connection went away, when ssh2 said (e.g. a keepalive timeout), for error messages. */
+  private lostBecause(): string {
+    return this.connectionError === undefined ? '' : ` (connection: ${this.connectionError})`;
   }
 
   private async withSftp(what: string, op: (sftp: SFTPWrapper, cb: (err: Error | null | undefined) => void) => void): Promise<void> {

@@ -27,7 +27,7 @@ export interface AccelChoice {
 // TCG: `-cpu max` ran a hashing/urandom workload ~15-20 % faster than the default qemu64 here and
 // booted as fast; thread=multi lets `-smp N` use N host threads (x86 guests are MTTCG-safe).
 export const TCG_ARGS: readonly string[] = ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
-const KVM_CPU_CANDIDATES: readonly (readonly string[])[] = [['-cpu', 'host'], []];
+export const KVM_CPU_CANDIDATES: readonly (readonly string[])[] = [['-cpu', 'host'], []];
 
 export interface ProbeVerdict {
   readonly usable: boolean;
@@ -49,8 +49,12 @@ export interface ChooseAccelOptions {
 
 export async function chooseAccel(policy: AccelPolicy, opts: ChooseAccelOptions): Promise<AccelChoice> {
   if (policy === 'tcg') return { accel: 'tcg', reason: 'tcg requested', qemuArgs: TCG_ARGS, probeMs: 0, cached: false };
-
   const { verdict, cached } = await kvmVerdict(opts);
+  return choiceFrom(policy, verdict, cached);
+}
+
+/** The choice `auto` or `kvm` makes from a KVM verdict: kvm only if it booted a guest. */
+export function choiceFrom(policy: 'auto' | 'kvm', verdict: ProbeVerdict, cached: boolean): AccelChoice {
   if (verdict.usable) {
     return {
       accel: 'kvm',
@@ -62,7 +66,7 @@ export async function chooseAccel(policy: AccelPolicy, opts: ChooseAccelOptions)
   }
   if (policy === 'kvm') {
     throw new HandoverError('accel-unusable', `KVM was requested but cannot run a guest: ${verdict.reason}`, {
-      evidence: [verdict.reason, cached ? '(cached verdict; delete the accel cache to re-probe)' : ''],
+      evidence: [verdict.reason, ...(cached ? ['(cached verdict; delete the accel cache to re-probe)'] : [])],
     });
   }
   return {
@@ -149,41 +153,74 @@ async function probeKvm(
   deadlineMs: number,
 ): Promise<{ verdict: ProbeVerdict; cacheable: boolean }> {
   const t0 = performance.now();
-  const elapsed = (): number => Math.round(performance.now() - t0);
+  const attempts: ProbeAttempt[] = [];
+  let control: ProbeResult | undefined;
+  if (kvmDevice === 'rw') {
+    for (const cpuArgs of KVM_CPU_CANDIDATES) {
+      const result = await bootProbe(qemu, kernel, ['-accel', 'kvm', ...cpuArgs], deadlineMs);
+      attempts.push({ cpuArgs, result });
+      if (result.ok) break;
+    }
+    if (needsControl(attempts)) control = await bootProbe(qemu, kernel, TCG_ARGS, Math.max(deadlineMs, 15_000));
+  }
+  return verdictOf(kvmDevice, attempts, control, Math.round(performance.now() - t0));
+}
+
+/** One boot probe of KVM with a CPU model, and how it ended. */
+export interface ProbeAttempt {
+  readonly cpuArgs: readonly string[];
+  readonly result: ProbeResult;
+}
+
+/**
+ * "No banner" only condemns KVM if this kernel does print one: then a TCG boot of the same kernel
+ * (a negative control) decides, so a broken kernel never poisons the per-host cache.
+ */
+export function needsControl(attempts: readonly ProbeAttempt[]): boolean {
+  return !attempts.some((a) => a.result.ok) && attempts.some((a) => a.result.noBanner);
+}
+
+/**
+ * The verdict from what the probes saw, whatever shape KVM's failure took (no device, an abort
+ * such as an MSR write, a guest that never prints): usable only if a guest booted, else a reason
+ * naming each attempt and why it failed.
+ */
+export function verdictOf(
+  kvmDevice: string,
+  attempts: readonly ProbeAttempt[],
+  control: ProbeResult | undefined,
+  probeMs: number,
+): { verdict: ProbeVerdict; cacheable: boolean } {
   if (kvmDevice !== 'rw') {
     const reason = kvmDevice === 'absent' ? '/dev/kvm does not exist' : '/dev/kvm is not readable and writable';
-    return { verdict: { usable: false, cpuArgs: [], reason, probeMs: elapsed() }, cacheable: true };
+    return { verdict: { usable: false, cpuArgs: [], reason, probeMs }, cacheable: true };
   }
-  const failures: string[] = [];
-  let sawNoBanner = false;
-  for (const cpuArgs of KVM_CPU_CANDIDATES) {
-    const r = await bootProbe(qemu, kernel, ['-accel', 'kvm', ...cpuArgs], deadlineMs);
-    const label = cpuArgs.length === 0 ? 'default CPU' : cpuArgs.join(' ');
-    if (r.ok) {
-      return {
-        verdict: { usable: true, cpuArgs, reason: `KVM booted the kernel (${label}) in ${r.ms} ms`, probeMs: elapsed() },
-        cacheable: true,
-      };
-    }
-    failures.push(`${label}: ${r.why}`);
-    if (r.noBanner) sawNoBanner = true;
+  const booted = attempts.find((a) => a.result.ok);
+  if (booted !== undefined) {
+    return {
+      verdict: { usable: true, cpuArgs: booted.cpuArgs, reason: `KVM booted the kernel (${cpuLabel(booted.cpuArgs)}) in ${booted.result.ms} ms`, probeMs },
+      cacheable: true,
+    };
   }
-  // "No banner" only condemns KVM if this kernel does print one: check it under TCG (a negative
-  // control), so a broken kernel never poisons the per-host cache.
+  const failures = attempts.map((a) => `${cpuLabel(a.cpuArgs)}: ${a.result.why}`);
+  if (failures.length === 0) failures.push('no KVM probe ran');
   let cacheable = true;
-  if (sawNoBanner) {
-    const control = await bootProbe(qemu, kernel, TCG_ARGS, Math.max(deadlineMs, 15_000));
-    if (!control.ok) {
+  if (needsControl(attempts)) {
+    if (control === undefined || !control.ok) {
       cacheable = false;
-      failures.push(`(not cached: the kernel showed no banner under TCG either: ${control.why})`);
+      failures.push(`(not cached: the kernel showed no banner under TCG either: ${control?.why ?? 'no control ran'})`);
     } else {
       failures.push(`(control: TCG showed the banner in ${control.ms} ms)`);
     }
   }
-  return { verdict: { usable: false, cpuArgs: [], reason: failures.join('; '), probeMs: elapsed() }, cacheable };
+  return { verdict: { usable: false, cpuArgs: [], reason: failures.join('; '), probeMs }, cacheable };
 }
 
-interface ProbeResult {
+function cpuLabel(cpuArgs: readonly string[]): string {
+  return cpuArgs.length === 0 ? 'default CPU' : cpuArgs.join(' ');
+}
+
+export interface ProbeResult {
   readonly ok: boolean;
   readonly ms: number;
   readonly why: string;

@@ -54,7 +54,11 @@ describe('handover exec', () => {
     expect(r.stderr).toContain('handover: kernel-crash:');
     expect(r.stderr).toContain('Kernel panic - not syncing');
     expect(r.stderr).toMatch(/console: \/\S+serial\.log/);
-    expect(seconds).toBeLessThan(45); // the boot deadline is 60 s: this is detection, not a timeout
+    // The boot deadline is 60 s and a missed panic would end as boot-timeout: the outcome above is
+    // the proof of detection. Wall time also counts CLI start-up and the rootfs on a loaded host,
+    // so it is only bounded loosely (a hang would run to exec's 600 s timeout).
+    expect(r.stderr).not.toContain('boot-timeout');
+    expect(seconds).toBeLessThan(300);
     console.log(`panic reported after ${seconds.toFixed(1)} s`);
   });
 

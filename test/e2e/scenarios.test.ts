@@ -111,9 +111,11 @@ describe('handover run on the default kernel', () => {
   });
 
   it('retries an infrastructure error once and keeps both attempts; --retries 0 does not', async () => {
-    // More guest memory than the host can map: QEMU cannot start (vm-failed), every time.
+    // More guest memory than any host can map: 256 TiB is beyond the 128 TiB user address space of
+    // x86-64 whatever the RAM or overcommit policy (64 GiB, as before, fits a big host).
+    // QEMU cannot start (vm-failed), every time.
     const file = join(out, 'vm-fails.yaml');
-    await writeFile(file, 'description: QEMU cannot map the guest memory\nboot: {memory: 65536}\nsteps:\n  - exec: ["true"]\n');
+    await writeFile(file, 'description: QEMU cannot map the guest memory\nboot: {memory: 268435456}\nsteps:\n  - exec: ["true"]\n');
     const dir = join(out, 'retry');
     const r = await handover(['run', file, '--accel', 'tcg', '--output', dir]);
     expect(r.exitCode).toBe(6);

@@ -2,14 +2,14 @@
 // At most two VMs run at once: the machines this runs on have two cores.
 
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
-import { chooseAccel, type AccelChoice } from '../../orchestrator/vm/accel.ts';
+import { chooseAccel, TCG_ARGS, type AccelChoice } from '../../orchestrator/vm/accel.ts';
 import { liveQemuPids } from '../../orchestrator/vm/process-registry.ts';
 import { bootVm } from '../../orchestrator/vm/vm.ts';
 import {
@@ -23,6 +23,16 @@ import { rejection } from '../helpers/rejection.ts';
 const MARKER = /HANDOVER-TEST-MARKER boot=(\d)/;
 let TEST_KERNEL = '';
 const MARKER_THEN_SLEEP = 'echo "HANDOVER-TEST-MARKER boot=1"\nexec /bin/busybox sleep 100000';
+
+/** What the probe's cache key should record for /dev/kvm on this host. */
+async function kvmDeviceHere(): Promise<string> {
+  try {
+    await access('/dev/kvm', constants.R_OK | constants.W_OK);
+    return 'rw';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'no-access';
+  }
+}
 
 async function pgrep(pattern: string): Promise<string[]> {
   const r = await promisify(execFile)('pgrep', ['-af', pattern]).catch(() => ({ stdout: '' }));
@@ -68,14 +78,16 @@ describe('VM layer on a real kernel', () => {
     expect(slice).not.toContain('\r');
   });
 
-  it('reports a panicking boot as kernel-crash with the panic excerpt within seconds', async () => {
+  it('reports a panicking boot as kernel-crash with the panic excerpt, long before the deadline', async () => {
     // No initramfs: "VFS: Unable to mount root fs"; panic=-1 + -no-reboot make QEMU exit.
     await using vm = await bootVm({ kernel: TEST_KERNEL, accel: tcg, logDir: join(dir, 'panic') });
     const t0 = performance.now();
     const err = await rejection(vm.waitForLine(MARKER, { deadlineMs: 300_000 }));
     const ms = performance.now() - t0;
     console.log(`[vm e2e] panic reported ${ms.toFixed(0)} ms after the wait began`);
-    expect(ms).toBeLessThan(20_000);
+    // Detection, not the deadline: a missed panic would end at the 300 s deadline. Half of it is
+    // far above a TCG boot to the panic on a loaded host (seconds), so load cannot fail this.
+    expect(ms).toBeLessThan(150_000);
     expect(err.outcome).toBe('kernel-crash');
     expect(err.message).toContain('Kernel panic - not syncing: VFS: Unable to mount root fs');
     expect(err.evidence.join('\n')).toContain('Call Trace:');
@@ -85,19 +97,19 @@ describe('VM layer on a real kernel', () => {
     expect(exit.crashes.map((c) => c.kind)).toEqual(['panic']);
   });
 
-  it('auto accel falls back to TCG with a reason here, caches the verdict, and kvm fails fast', async () => {
+  // Whatever this host's KVM does (absent, not ours, aborting QEMU, a guest that never prints, or
+  // working): auto picks kvm only when a guest really ran, else TCG with a reason naming each
+  // attempt; the verdict is cached; --accel kvm fails with accel-unusable without re-probing.
+  // The failure shapes themselves are unit-tested on recorded outcomes (test/unit/accel.test.ts).
+  it('auto accel picks KVM only if a guest ran, else TCG with the reason; caches it; kvm agrees', async () => {
     const previous = process.env.HANDOVER_CACHE_DIR;
     process.env.HANDOVER_CACHE_DIR = join(dir, 'cache');
     try {
-      const t0 = performance.now();
       const auto = await chooseAccel('auto', { kernel: TEST_KERNEL });
-      const probeMs = performance.now() - t0;
-      const t1 = performance.now();
       const again = await chooseAccel('auto', { kernel: TEST_KERNEL });
-      const cachedMs = performance.now() - t1;
-      console.log(`[vm e2e] accel probe ${probeMs.toFixed(0)} ms, cached ${cachedMs.toFixed(0)} ms: ${auto.reason}`);
-      expect(again).toMatchObject({ accel: auto.accel, cached: true, probeMs: 0 });
-      expect(cachedMs).toBeLessThan(1000);
+      console.log(`[vm e2e] accel probe ${auto.probeMs} ms: ${auto.reason}`);
+      expect(auto.cached).toBe(false);
+      expect(again).toMatchObject({ accel: auto.accel, reason: auto.reason, cached: true, probeMs: 0 });
       // The per-host file cache, read by another process (here: different options, same host key).
       const saved = JSON.parse(await readFile(join(dir, 'cache', 'accel', 'kvm-probe.json'), 'utf8')) as {
         key: { hostBootId: string; qemuVersion: string; kvmDevice: string };
@@ -105,28 +117,34 @@ describe('VM layer on a real kernel', () => {
       };
       expect(saved.key.hostBootId).toBe((await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim());
       expect(saved.key.qemuVersion).toMatch(/^QEMU emulator version /);
+      expect(saved.key.kvmDevice).toBe(await kvmDeviceHere());
       expect(saved.verdict.usable).toBe(auto.accel === 'kvm');
-      const t3 = performance.now();
       const fromFile = await chooseAccel('auto', { kernel: TEST_KERNEL, probeDeadlineMs: 3999 });
-      expect(fromFile).toMatchObject({ accel: auto.accel, cached: true, reason: auto.reason });
-      expect(performance.now() - t3).toBeLessThan(1000);
+      expect(fromFile).toMatchObject({ accel: auto.accel, cached: true, probeMs: 0, reason: auto.reason });
+
       if (auto.accel === 'kvm') {
-        expect(existsSync('/sys/module/kvm_pvm')).toBe(false); // not on the nested-PVM hosts
+        expect(auto.reason).toMatch(/^auto: KVM booted the kernel \((-cpu host|default CPU)\) in \d+ ms$/);
+        // It really runs a guest: the same choice boots to userspace.
+        await using vm = await bootVm({ kernel: TEST_KERNEL, initrd: markerInitrd, accel: auto, logDir: join(dir, 'kvm') });
+        await vm.waitForLine(MARKER, { deadlineMs: 60_000 });
+        expect(await chooseAccel('kvm', { kernel: TEST_KERNEL })).toMatchObject({ accel: 'kvm', cached: true });
         return;
       }
-      expect(auto).toMatchObject({ accel: 'tcg', cached: false });
-      expect(auto.reason).toMatch(/^auto: KVM unusable \(.+\); using TCG$/);
-      if (existsSync('/dev/kvm')) {
-        // The probe ran and saw why: the MSR abort of -cpu host, and no banner with the default CPU.
-        expect(auto.reason).toContain('failed to set MSR');
-        expect(auto.reason).toMatch(/no 'Linux version' banner within \d+ ms/);
-        expect(auto.reason).toMatch(/control: TCG showed the banner/);
+      expect(auto.qemuArgs).toEqual(TCG_ARGS);
+      const why = /^auto: KVM unusable \((.+)\); using TCG$/.exec(auto.reason)?.[1] ?? '';
+      expect(why).not.toBe('');
+      const device = await kvmDeviceHere();
+      if (device === 'absent') expect(why).toBe('/dev/kvm does not exist');
+      else if (device === 'no-access') expect(why).toBe('/dev/kvm is not readable and writable');
+      else {
+        // Each CPU model tried is named with why it failed, in whatever words QEMU or the deadline gave.
+        for (const cpu of ['-cpu host', 'default CPU']) expect(why).toMatch(new RegExp(`(^|; )${cpu}: \\S`));
       }
-      const t2 = performance.now();
+      // Not re-probed: the cached verdict answers, and says so.
       const err = await rejection(chooseAccel('kvm', { kernel: TEST_KERNEL }));
-      expect(performance.now() - t2).toBeLessThan(1000);
       expect(err.outcome).toBe('accel-unusable');
-      expect(err.message).toContain('KVM was requested but cannot run a guest');
+      expect(err.message).toBe(`KVM was requested but cannot run a guest: ${why}`);
+      expect(err.evidence).toContain('(cached verdict; delete the accel cache to re-probe)');
     } finally {
       if (previous === undefined) delete process.env.HANDOVER_CACHE_DIR;
       else process.env.HANDOVER_CACHE_DIR = previous;
@@ -190,7 +208,8 @@ describe('VM layer on a real kernel', () => {
     child.kill('SIGKILL');
     const t0 = performance.now();
     let left = await pgrep(name);
-    while (left.length > 0 && performance.now() - t0 < 10_000) {
+    // PDEATHSIG kills QEMU at once; the 30 s only bounds the wait for pgrep on a loaded host.
+    while (left.length > 0 && performance.now() - t0 < 30_000) {
       await new Promise((r) => setTimeout(r, 100));
       left = await pgrep(name);
     }
