@@ -328,8 +328,9 @@ export class ConsoleWatcher {
     this.#boots.at(-1)?.stream.write(`${text}\n`);
     this.#history.push(line);
     // Trim in batches: a console flood must not turn every line into an O(n) splice.
-    const over = this.#history.length - this.historyLimit;
-    if (over > 1024) {
+    const limit = this.historyLimit;
+    const over = this.#history.length - limit;
+    if (over > Math.min(1024, Math.max(1, limit))) {
       this.#history.splice(0, over);
       this.#dropped += over;
     }
