@@ -69,6 +69,8 @@ export interface KhoSnapshot {
 
 // $1 = debugfs root. One record per file: "@@file <statsize> <path>", base64 lines, then
 // "@@end" or "@@error <status> <stderr>". Paths come from the kernel (sub-node names), no newlines.
+// "@@nokho" only when kho/ does not exist: a kho/ that cannot be entered or listed fails the
+// script (exit 1, the error on stderr), never reads as an empty tree.
 const DUMP_SCRIPT = `
 root="$1"
 if awk -v r="$root" '$2 == r && $3 == "debugfs" { found = 1 } END { exit !found }' /proc/mounts; then
@@ -76,11 +78,15 @@ if awk -v r="$root" '$2 == r && $3 == "debugfs" { found = 1 } END { exit !found 
 else
 	echo "@@debugfs absent"
 fi
-cd "$root/kho" 2>/dev/null || { echo "@@nokho"; exit 0; }
+[ -e "$root/kho" ] || { echo "@@nokho"; exit 0; }
+cd "$root/kho" || exit 1
 echo "@@kho"
-err=$(mktemp)
-find . -mindepth 1 -type d | sort | while IFS= read -r d; do printf '@@dir %s\\n' "\${d#./}"; done
-find . -type f | sort | while IFS= read -r f; do
+err=$(mktemp) list=$(mktemp)
+trap 'rm -f "$err" "$list"' EXIT
+find . -mindepth 1 -type d >"$list" || exit 1
+sort "$list" | while IFS= read -r d; do printf '@@dir %s\\n' "\${d#./}"; done
+find . -type f >"$list" || exit 1
+sort "$list" | while IFS= read -r f; do
 	printf '@@file %s %s\\n' "$(stat -c %s "$f")" "\${f#./}"
 	if base64 "$f" 2>"$err"; then
 		echo "@@end"
@@ -88,7 +94,6 @@ find . -type f | sort | while IFS= read -r f; do
 		printf '@@error %s %s\\n' "$?" "$(tr '\\n' ' ' <"$err")"
 	fi
 done
-rm -f "$err"
 `;
 
 /** Dumps `<root>/kho` from the guest: one exec, every file read to EOF. */

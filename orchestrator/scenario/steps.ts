@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import { compatible, findNode, parseFdtHeader, property, readFdt, string as fdtString, u64le, type Fdt } from '../kho/fdt.ts';
 import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
 import { writeFile } from 'node:fs/promises';
 import { probeKhoCapabilities, unmetRequirement, type Requirement } from '../kho/caps.ts';
@@ -9,7 +8,10 @@ import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
 import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
 import type { AgentReply } from './agent-port.ts';
+import { parseMilestone } from '../rootfs/milestones.ts';
+import { checkDebugfs } from './debugfs-check.ts';
 import { handoverDiagnosis } from './diagnose.ts';
+import { checkLog } from './log-check.ts';
 import type { Step } from './schema.ts';
 import { describeReply, StepFailure, type StepContext } from './step-context.ts';
 
@@ -317,53 +319,12 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
 }
 
 async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugfs' }>): Promise<unknown> {
-  const d = step.debugfs;
   const dump = await dumpKhoDebugfs(ctx.machine.guest);
   await keepDump(ctx, dump);
-  const rel = d.path.replace(/^\/?(sys\/kernel\/debug\/)?kho\/?/, '');
-  const file = dump.files.get(rel);
-  const exists = file !== undefined || dump.dirs.includes(rel) || (rel === '' && dump.khoDir);
-  if (exists !== d.exists) {
-    throw new StepFailure(`kho/${rel} is ${exists ? 'present' : 'absent'}, expected ${d.exists ? 'present' : 'absent'}`, [
-      `kho dir: ${dump.khoDir ? 'present' : 'absent'}; files: ${[...dump.files.keys()].join(', ') || '(none)'}`,
-    ]);
-  }
-  if (file === undefined) return { exists };
-  const size = file.data.length;
-  if (d.min_size !== undefined && size < d.min_size) throw new StepFailure(`kho/${rel} is ${size} bytes, expected at least ${d.min_size}`);
-  if (d.max_size !== undefined && size > d.max_size) throw new StepFailure(`kho/${rel} is ${size} bytes, expected at most ${d.max_size}`);
-  if (d.fdt_header === true) {
-    try {
-      parseFdtHeader(file.data);
-    } catch (err) {
-      throw new StepFailure(`kho/${rel} does not start with a valid FDT header: ${(err as Error).message}`);
-    }
-  }
-  const parsed = (): Fdt => {
-    const r = readFdt(file.data);
-    if (!r.ok) throw new StepFailure(`kho/${rel} is not a valid FDT: ${r.error.message}`);
-    return r.fdt;
-  };
-  if (d.fdt_property !== undefined) {
-    const p = d.fdt_property;
-    const node = findNode(parsed(), p.node);
-    if (node === undefined) throw new StepFailure(`kho/${rel}: no node ${p.node}`);
-    const prop = property(node, p.name);
-    if (prop === undefined) throw new StepFailure(`kho/${rel}: node ${p.node} has no property ${p.name}`);
-    if (p.u64 !== undefined && u64le(prop) !== BigInt(p.u64)) {
-      throw new StepFailure(`kho/${rel}: ${p.node} ${p.name} is ${u64le(prop)} (little-endian u64), expected ${p.u64}`);
-    }
-    if (p.string !== undefined && fdtString(prop) !== p.string) {
-      throw new StepFailure(`kho/${rel}: ${p.node} ${p.name} is '${fdtString(prop)}', expected '${p.string}'`);
-    }
-  }
-  if (d.fdt_compatible !== undefined) {
-    const compat = compatible(parsed().root);
-    const glob = new RegExp(`^${d.fdt_compatible.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-    if (!compat.some((c) => glob.test(c))) throw new StepFailure(`kho/${rel}: root compatible is [${compat.join(', ')}], expected ${d.fdt_compatible}`);
-    return { exists, size, compatible: compat };
-  }
-  return { exists, size };
+  // /init's own report of a failed debugfs mount, if any: the cause behind "not mounted".
+  const vm = ctx.machine.vm;
+  const warning = vm.console.lines(vm.console.currentBoot).filter((l) => parseMilestone(l.text)?.fields.what === 'mount-debugfs');
+  return checkDebugfs(dump, step.debugfs, warning.map((l) => `console: ${l.text}`));
 }
 
 /** The debugfs tree of each boot is kept once, as the scenario's evidence. */
@@ -375,20 +336,8 @@ async function keepDump(ctx: StepContext, dump: KhoDump): Promise<void> {
 }
 
 function logStep(ctx: StepContext, step: Extract<Step, { kind: 'log' }>): unknown {
-  const { contains, absent, boot } = step.log;
   const vm = ctx.machine.vm;
-  const lines = vm.console.lines(boot === 'current' ? vm.boots : undefined).map((l) => l.text);
-  const where = boot === 'current' ? `boot ${vm.boots}'s console` : 'the console';
-  if (contains !== undefined) {
-    const hit = lines.find((l) => new RegExp(contains).test(l));
-    if (hit === undefined) throw new StepFailure(`no line matching /${contains}/ on ${where}`, handoverDiagnosis(vm, diagnosisInput(ctx)));
-    return { line: hit };
-  }
-  if (absent !== undefined) {
-    const hit = lines.find((l) => new RegExp(absent).test(l));
-    if (hit !== undefined) throw new StepFailure(`${where} has a line matching /${absent}/: ${hit}`);
-  }
-  return {};
+  return checkLog(vm.console, step.log, () => handoverDiagnosis(vm, diagnosisInput(ctx)));
 }
 
 const KSFT_SKIP = 4;

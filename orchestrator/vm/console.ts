@@ -102,7 +102,10 @@ export interface ConsoleWatcherOptions {
   readonly crash?: CrashScannerOptions | undefined;
   /** Longest wait between a crash title and delivering the report without its footer. */
   readonly crashHoldMs?: number | undefined;
-  /** Lines kept in memory for late waiters (the slices on disk keep everything). */
+  /**
+   * Lines kept in memory for late waiters and log checks (the slices on disk keep everything).
+   * A cap, not a window: `trimmed(boot)` tells a check that some of its lines are gone.
+   */
   readonly historyLimit?: number | undefined;
   /** Artifacts to attach to errors (e.g. the raw serial log). */
   readonly artifacts?: Readonly<Record<string, string>> | undefined;
@@ -117,6 +120,13 @@ interface Waiter {
   readonly cleanup: () => void;
 }
 
+/**
+ * ~100k lines is tens of boots of a normal console (1-3k lines each) and some 10-30 MB of heap.
+ * Kept as a cap because a kernel stuck printing can flood a virtual UART far faster than a real
+ * one for a whole deadline; checks that need trimmed lines learn it from `trimmed()`.
+ */
+const DEFAULT_HISTORY_LIMIT = 100_000;
+
 export class ConsoleWatcher {
   readonly #opts: ConsoleWatcherOptions;
   readonly #now: () => number;
@@ -127,9 +137,11 @@ export class ConsoleWatcher {
   readonly #lineListeners = new Set<(l: ConsoleLine) => void>();
   readonly #crashListeners = new Set<(c: Crash) => void>();
   readonly #crashes: Crash[] = [];
-  readonly #boots: { bannerAtMs: number | undefined; log: string; stream: WriteStream }[] = [];
+  readonly #boots: { bannerAtMs: number | undefined; log: string; stream: WriteStream; firstIndex: number }[] = [];
   #partial = '';
   #index = 0;
+  /** Lines dropped from the front of the history: the first kept line has this index. */
+  #dropped = 0;
   #banners = 0;
   #pendingKexecs = 0;
   #holdTimer: NodeJS.Timeout | undefined;
@@ -173,6 +185,19 @@ export class ConsoleWatcher {
   /** Lines still in memory, optionally only those of one boot. */
   lines(boot?: number): readonly ConsoleLine[] {
     return boot === undefined ? this.#history : this.#history.filter((l) => l.boot === boot);
+  }
+
+  /** The in-memory history's cap, in lines. */
+  get historyLimit(): number {
+    return this.#opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  }
+
+  /** How many of boot `n`'s lines are no longer in memory (trimmed by the history cap). */
+  trimmed(n: number): number {
+    const first = this.#boots[n - 1]?.firstIndex;
+    if (first === undefined) return 0;
+    const end = this.#boots[n]?.firstIndex ?? this.#index;
+    return Math.max(0, Math.min(this.#dropped, end) - first);
   }
 
   tail(n = 40): string[] {
@@ -302,9 +327,13 @@ export class ConsoleWatcher {
     const line: ConsoleLine = { text, index: this.#index++, boot: this.currentBoot, atMs };
     this.#boots.at(-1)?.stream.write(`${text}\n`);
     this.#history.push(line);
-    const limit = this.#opts.historyLimit ?? 100_000;
     // Trim in batches: a console flood must not turn every line into an O(n) splice.
-    if (this.#history.length > limit + 1024) this.#history.splice(0, this.#history.length - limit);
+    const limit = this.historyLimit;
+    const over = this.#history.length - limit;
+    if (over > Math.min(1024, Math.max(1, limit))) {
+      this.#history.splice(0, over);
+      this.#dropped += over;
+    }
 
     for (const fn of this.#lineListeners) fn(line);
     for (const w of [...this.#waiters]) {
@@ -344,7 +373,7 @@ export class ConsoleWatcher {
     const log = this.bootLog(this.#boots.length + 1);
     const stream = createWriteStream(log);
     stream.on('error', () => {}); // a full disk must not take the run down; the raw log remains
-    this.#boots.push({ bannerAtMs, log, stream });
+    this.#boots.push({ bannerAtMs, log, stream, firstIndex: this.#index });
   }
 
   #artifacts(): Record<string, string> {

@@ -237,6 +237,15 @@ describe('negative controls: each shipped scenario fails for the right reason', 
     expect(failure(r)).toContain('kho/ is present, expected absent');
   });
 
+  it('kho=off, debugfs unmounted first: its absence check refuses to pass', async () => {
+    const s = await shipped('kho-off');
+    const umount = { kind: 'exec' as const, exec: ['umount', '/sys/kernel/debug'], line: 0 };
+    const r = await run([{ ...s, steps: [umount, ...s.steps] }]);
+    expect(r.status).toBe('failed');
+    expect(r.message).toContain('debugfs is not mounted at /sys/kernel/debug: cannot tell whether kho/ exists');
+    expect(r.evidence).toContain("no debugfs at /sys/kernel/debug in the guest's /proc/mounts");
+  });
+
   it('out-FDT always exposed, booted with kho=off', async () => {
     const r = await run([await shipped('out-fdt-always')], { append: 'kho=off' });
     expect(failure(r)).toContain('kho/out/fdt is absent, expected present');
