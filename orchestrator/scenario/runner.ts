@@ -96,13 +96,14 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   }
   const { base, kernels } = await buildKernels(opts);
   const firstTarget = kernels.find((k) => k.target !== undefined)?.target;
-  const { jobs, notes } = planJobs(opts.jobs ?? 1, opts.scenarios);
+  // --repeat N: the pool takes (scenario, repeat) pairs; once is exactly the run without repeats.
+  const repeat = Math.max(1, opts.repeat ?? 1);
+  // Every repeat is a VM to plan for: one scenario repeated still fills --jobs machines.
+  const { jobs, notes } = planJobs(opts.jobs ?? 1, repeat === 1 ? opts.scenarios : opts.scenarios.flatMap((s) => Array<Scenario>(repeat).fill(s)));
   for (const n of notes) for (const r of reporters) r.note?.(n);
 
   const results: (ScenarioResult | undefined)[] = opts.scenarios.map(() => undefined);
   const accels: ({ accel: string; reason: string } | undefined)[] = [];
-  // --repeat N: the pool takes (scenario, repeat) pairs; once is exactly the run without repeats.
-  const repeat = Math.max(1, opts.repeat ?? 1);
   const plan = repeatPlan(opts.scenarios.length, repeat);
   const tally = new RepeatTally(opts.scenarios.length, repeat);
   if (repeat > 1) await clearScenarioDirs(opts.output, opts.scenarios.map((s) => s.name));
