@@ -67,8 +67,8 @@ export interface RepeatRun {
 /**
  * One scenario's result from its repeats (in repeat order), its artifacts in `artifactsDir`.
  *
- * All repeats ended alike: that status. They disagreed: the scenario is flaky, and its status is
- * `failed` (exit 1). A pass must be proven, and a verdict that does not reproduce proves nothing:
+ * All repeats ended alike: that status. They disagreed: the scenario is flaky, its status `failed`
+ * and its outcome `flaky` (a finding, exit 1). A pass must be proven, and a verdict that does not reproduce proves nothing:
  * a kernel that sometimes drops a preserved memfd passes most runs. Nor can a disagreement be put
  * on the machine: a kexec'd kernel that sometimes hangs is a kexec-timeout some of the time. So
  * flaky is a finding, never a pass and never an infrastructure exit code; `failed` (not a new
@@ -83,15 +83,18 @@ export function aggregateRepeats(runs: readonly RepeatRun[], artifactsDir: strin
   const detail = shown.result;
   const repeats = runs.map((r) => repeatOf(r.repeat, r.result));
   const passed = runs.filter((r) => r.result.status === 'passed').length;
-  const status = isFlaky({ repeats }) ? 'failed' : detail.status;
+  const flaky = isFlaky({ repeats });
+  const status = flaky ? 'failed' : detail.status;
   // A skip's reason is the same every time; a failure says which repeat it is and how rare.
   const message =
     status === 'passed' ? undefined : status === 'skipped' ? detail.message : `${passed}/${runs.length} repeats passed; repeat ${shown.repeat} ${detail.status}: ${detail.message ?? ''}`;
   // Each repeat's retries are in its own entry of `repeats`.
-  const { attempts: _attempts, message: _message, ...rest } = detail;
+  const { attempts: _attempts, message: _message, outcome: _outcome, ...rest } = detail;
+  const outcome = flaky ? 'flaky' : detail.outcome;
   return {
     ...rest,
     status,
+    ...(outcome === undefined ? {} : { outcome }),
     ...(message === undefined ? {} : { message }),
     durationMs: runs.reduce((n, r) => n + r.result.durationMs, 0),
     artifactsDir,

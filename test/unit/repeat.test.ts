@@ -87,7 +87,8 @@ describe('a scenario over its repeats', () => {
     expect(r.status).toBe('failed');
     expect(isFlaky(r)).toBe(true);
     expect(r.passRate).toEqual({ passed: 19, runs: 20 });
-    expect(r.outcome).toBe('test-failed');
+    expect(r.outcome).toBe('flaky');
+    expect(r.repeats?.[6]?.outcome).toBe('test-failed');
     expect(r.message).toBe(`19/20 repeats passed; repeat 7 failed: ${failed?.message ?? ''}`);
     expect(r.steps).toEqual(failed?.steps);
     expect(r.consoles.every((c) => c.startsWith(`${r.artifactsDir}/repeat-7/`))).toBe(true);
@@ -122,7 +123,7 @@ describe('a scenario over its repeats', () => {
     const err = asRepeat(scenario(await fixture('retry-vm-failed.json'), 'vm-fails'), 2, root);
     if (pass === undefined) throw new Error('fixture');
     const r = aggregateRepeats([pass, { ...err, result: { ...err.result, name: pass.result.name } }], join(root, 'kho-on-by-default'));
-    expect([r.status, isFlaky(r), r.outcome]).toEqual(['failed', true, 'vm-failed']);
+    expect([r.status, isFlaky(r), r.outcome, r.repeats?.[1]?.outcome]).toEqual(['failed', true, 'flaky', 'vm-failed']);
     const run = await fixture('jobs-2.json');
     expect(exitCodeFor({ ...run, scenarios: [r], summary: summarize([r]) })).toBe(1);
     expect(exitCodeFor({ ...run, scenarios: [aggregateRepeats([pass], r.artifactsDir)], summary: summarize([aggregateRepeats([pass], r.artifactsDir)]) })).toBe(0);
