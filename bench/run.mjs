@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|matrix]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|matrix|flake [--repeat N]]
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ const wall = async (fn) => {
 };
 
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const argValue = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Boot to SSH and kexec to SSH, on the default kernel (built or cached), N times each.
@@ -188,6 +189,35 @@ async function benchMatrix(work) {
   record('matrix wall', total, undefined, `${m.cells.length} pairs, kernels cached`);
 }
 
+// The shipped suite, every scenario --repeat times (20; not in the default sections: ~30 min),
+// two VMs at a time, no retries: how often a scenario's runs disagree. A scenario's verdict is its
+// most common status; each run that ended otherwise disagreed (a flake, of the kernel or of handover).
+async function benchFlake(work) {
+  await buildKernel();
+  const repeat = Number(argValue('--repeat') ?? 20);
+  const out = join(work, 'flake');
+  const t = performance.now();
+  const r = await execa('node', ['bin/handover.js', 'run', '--repeat', String(repeat), '--jobs', '2', '--retries', '0', '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false });
+  const secs = (performance.now() - t) / 1000;
+  const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  const which = [];
+  let runs = 0;
+  for (const s of res.scenarios) {
+    const repeats = s.repeats ?? [{ repeat: 1, status: s.status, outcome: s.outcome }];
+    runs += repeats.length;
+    const counts = new Map();
+    for (const x of repeats) counts.set(x.status, (counts.get(x.status) ?? 0) + 1);
+    const verdict = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    for (const x of repeats) if (x.status !== verdict) which.push(`${s.name} repeat ${x.repeat}: ${x.status}${x.outcome === undefined ? '' : ` ${x.outcome}`} (mostly ${verdict})`);
+  }
+  const rate = runs === 0 ? 0 : which.length / runs;
+  console.log(`\nflake rate: shipped suite, --repeat ${repeat} --jobs 2 --retries 0 (exit ${r.exitCode}; ${res.summary.passed} of ${res.scenarios.length} scenarios passed every repeat)`);
+  record(`suite --repeat ${repeat} wall`, secs, undefined, `${runs} scenario runs`);
+  record('flake rate', undefined, undefined, `${which.length}/${runs} runs disagreed (${(rate * 100).toFixed(2)} %)`);
+  for (const w of which) console.log(`  ${w}`);
+  return { repeat, runs, disagreed: which.length, rate, which, flaky: res.scenarios.filter((s) => new Set((s.repeats ?? []).map((x) => x.status)).size > 1).map((s) => `${s.name} ${s.passRate.passed}/${s.passRate.runs}`) };
+}
+
 const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
 try {
   const upstreamOk = only === undefined || only === 'build' ? await benchBuild(work) : undefined;
@@ -196,10 +226,11 @@ try {
   if (only === undefined || only === 'series') await benchSeries(work);
   const suiteAgrees = only === undefined || only === 'suite' ? await benchSuite(work) : undefined;
   if (only === undefined || only === 'matrix') await benchMatrix(work);
+  const flake = only === 'flake' ? await benchFlake(work) : undefined;
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees, ...(flake === undefined ? {} : { flake }) }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
   await rm(work, { recursive: true, force: true });
 } catch (err) {

@@ -27,6 +27,7 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
   buildJobs?: number;
   strictXfail?: boolean;
   retries: number;
+  repeat: number;
   shard?: Shard;
   baseline?: string;
   history?: string;
@@ -42,7 +43,7 @@ function fileReporter(dir: string, kinds: readonly string[]): Reporter {
   };
 }
 
-/** 0 when everything passed, 1 on a failure, else the first infrastructure error's code. */
+/** 0 when everything passed, 1 on a failure (a flaky scenario is one), else the first infrastructure error's code. */
 export function exitCodeFor(run: RunResult): number {
   if (run.summary.failed > 0) return 1;
   const infra = run.scenarios.find((r) => r.status === 'error');
@@ -74,6 +75,7 @@ export function registerRun(program: Command): void {
       1,
     )
     .option('--strict-xfail', 'an XPASS (a known kernel bug that did not show) fails its scenario')
+    .option('--repeat <n>', 'run every scenario n times, each in a fresh VM: passed only when every repeat passed; repeats that disagree are flaky, a failure', positiveInt, 1)
     .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
     .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
     .option('--history <dir>', "also store this run's results.json there, named by its start time")
@@ -109,6 +111,7 @@ export function registerRun(program: Command): void {
           jobs: opts.jobs,
           retries: opts.retries,
           strictXfail: opts.strictXfail === true,
+          repeat: opts.repeat,
           ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
           ...(baseline === undefined ? {} : { baseline }),
           ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),

@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import type { Comparison, ComparisonClass, RunResult, ScenarioResult, Status } from './results.ts';
+import { isFlaky, type Comparison, type ComparisonClass, type RunResult, type ScenarioResult, type Status } from './results.ts';
 
 export const COMPARISON_CLASSES: readonly ComparisonClass[] = ['new-failure', 'flaky', 'still-failing', 'fixed', 'new', 'removed', 'skipped', 'still-passing'];
 
@@ -66,14 +66,15 @@ export async function storeInHistory(dir: string, run: RunResult): Promise<strin
 
 const bad = (s: Status | undefined) => s === 'failed' || s === 'error';
 
-/** A scenario that passed only after an infrastructure error was retried. */
+/** A scenario that passed only after an infrastructure error was retried (in any of its repeats). */
 function passedOnRetry(r: ScenarioResult): boolean {
-  return r.status === 'passed' && (r.attempts ?? []).some((a) => bad(a.status));
+  return r.status === 'passed' && [r, ...(r.repeats ?? [])].some((x) => (x.attempts ?? []).some((a) => bad(a.status)));
 }
 
 export function classify(previous: Status | undefined, current: ScenarioResult): ComparisonClass {
   if (current.status === 'skipped') return 'skipped';
-  if (passedOnRetry(current)) return 'flaky';
+  // Its repeats disagreed: flaky whatever the baseline said (its status is failed, not a new failure).
+  if (passedOnRetry(current) || isFlaky(current)) return 'flaky';
   if (previous === undefined || previous === 'skipped') return bad(current.status) ? 'new-failure' : 'new';
   if (bad(previous)) return bad(current.status) ? 'still-failing' : 'fixed';
   return bad(current.status) ? 'new-failure' : 'still-passing';

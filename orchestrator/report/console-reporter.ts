@@ -1,7 +1,11 @@
 import { formatComparison } from './baseline.ts';
-import { knownBugs, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
+import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
 import { formatSeconds } from './progress.ts';
 
+/**
+ * Live events of a run. With `--repeat N`, each repeat is a scenario named `name [k/N]` (start,
+ * steps, end), then `scenarioEnd` comes once more with the scenario's result over its repeats.
+ */
 export interface Reporter {
   scenarioStart?(name: string, description: string): void;
   step?(scenario: string, step: StepResult): void;
@@ -57,7 +61,7 @@ export function consoleReporter(
       w('');
       if (opts.buffered === true) for (const r of run.scenarios) w(scenarioLines(r)[0] ?? '');
       const shard = run.shard === undefined ? '' : ` (shard ${run.shard.index}/${run.shard.total} of ${run.shard.suite.length})`;
-      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
+      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.repeat ?? 1) > 1 ? `, each ${run.repeat} times` : ''}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
       if (run.shard !== undefined && run.scenarios.length === 0) w(`shard ${run.shard.index}/${run.shard.total} has no scenarios: empty reports`);
       if (run.comparison !== undefined) for (const line of formatComparison(run.comparison)) w(line);
       for (const line of knownBugLines(run)) w(line);
@@ -85,10 +89,11 @@ export function knownBugLines(run: RunResult): string[] {
 /** The closing line CI systems read. */
 export function summaryLine(run: RunResult): string {
   const s = run.summary;
-  return `${s.passed} passed, ${s.failed + s.error} failed${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}`;
+  return `${s.passed} passed, ${s.failed + s.error} failed${(s.flaky ?? 0) > 0 ? ` (${s.flaky} flaky)` : ''}${s.skipped > 0 ? `, ${s.skipped} skipped` : ''}${s.xfail > 0 ? ` (${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen: xfail)` : ''}`;
 }
 
 function scenarioLines(r: ScenarioResult): string[] {
+  if (r.passRate !== undefined) return repeatedLines(r, r.passRate);
   const extra = r.blackoutsMs.length > 0 ? `, blackout ${r.blackoutsMs.map((b) => formatSeconds(b / 1000)).join(' / ')}` : '';
   const tries = (r.attempts?.length ?? 1) > 1 ? `, attempt ${r.attempts?.length} (earlier: ${(r.attempts ?? []).slice(0, -1).map((a) => a.outcome ?? a.status).join(', ')})` : '';
   const lines = [`${MARK[r.status]} ${r.name} in ${formatSeconds(r.durationMs / 1000)}${extra}${tries}${r.status === 'skipped' ? `: ${r.message ?? ''}` : ''}`];
@@ -96,6 +101,21 @@ function scenarioLines(r: ScenarioResult): string[] {
     lines.push(`  ${r.outcome ?? 'failed'}: ${r.message ?? ''}`);
     for (const e of r.evidence ?? []) lines.push(`    ${e}`);
     lines.push(`  artifacts: ${r.artifactsDir}`);
+  }
+  return lines;
+}
+
+/** A scenario over its repeats: `FLAKY memfd-round-trip 19/20 passed in …`, then each repeat that did not pass. */
+function repeatedLines(r: ScenarioResult, rate: { passed: number; runs: number }): string[] {
+  const flaky = isFlaky(r);
+  const lines = [`${flaky ? 'FLAKY' : MARK[r.status]} ${r.name} ${rate.passed}/${rate.runs} passed in ${formatSeconds(r.durationMs / 1000)}${r.status === 'skipped' ? `: ${r.message ?? ''}` : ''}`];
+  if (r.status !== 'failed' && r.status !== 'error') return lines;
+  if (!flaky) {
+    lines.push(`  ${r.outcome ?? 'failed'}: ${r.message ?? ''}`);
+    for (const e of r.evidence ?? []) lines.push(`    ${e}`);
+  }
+  for (const x of r.repeats ?? []) {
+    if (x.status !== 'passed') lines.push(`  repeat ${x.repeat}: ${x.status}${x.outcome === undefined ? '' : ` ${x.outcome}`}: ${x.message ?? ''}`, `    artifacts: ${x.artifactsDir}`);
   }
   return lines;
 }

@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { COMPARISON_CLASSES } from './baseline.ts';
-import { knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
+import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
 
 /** What the report links and quotes for a scenario, found on disk by collectArtifacts. */
@@ -82,7 +82,7 @@ export function toHtml(run: RunResult, opts: HtmlOptions = {}): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>${esc(title)}</title>
-<style>${CSS}</style>
+<style>${CSS}${run.scenarios.some((r) => r.repeats !== undefined) ? REPEAT_CSS : ''}</style>
 </head>
 <body>
 <header class="${verdict}"><h1>${esc(title)}</h1><p>${esc(run.startedAt)} · ${esc(seconds(run.durationMs))} · ${run.scenarios.length} scenario${run.scenarios.length === 1 ? '' : 's'}</p></header>
@@ -125,6 +125,7 @@ function summarySection(run: RunResult): string {
   const chips = [
     chip('passed', `${s.passed} passed`),
     chip('failed', `${s.failed} failed`),
+    ...((s.flaky ?? 0) > 0 ? [chip('flaky', `${s.flaky} flaky (repeats disagreed)`)] : []),
     ...(s.error > 0 ? [chip('error', `${s.error} infrastructure errors`)] : []),
     ...(s.skipped > 0 ? [chip('skipped', `${s.skipped} skipped`)] : []),
     ...(s.xfail > 0 ? [chip('xfail', `${s.xfail} known kernel bug${s.xfail === 1 ? '' : 's'} seen (xfail)`)] : []),
@@ -170,7 +171,8 @@ function timelineSection(run: RunResult): string {
   const rows = run.scenarios.map((r) => {
     const phases = phasesOf(r);
     const origin = Math.min(0, ...phases.map((p) => p.startMs));
-    const end = Math.max(r.durationMs, ...phases.map((p) => p.startMs + p.durationMs));
+    // Repeated: the bars are one repeat's, the time column the repeats' sum.
+    const end = Math.max(r.repeats === undefined ? r.durationMs : 0, ...phases.map((p) => p.startMs + p.durationMs));
     return { r, phases, origin, span: end - origin };
   });
   const scale = Math.max(1, ...rows.map((x) => x.span));
@@ -186,7 +188,7 @@ function timelineSection(run: RunResult): string {
         .join('');
       const total = `<span class="end" style="left:${((span / scale) * 100).toFixed(3)}%"></span>`;
       const blackout = r.blackoutsMs.length === 0 ? '—' : r.blackoutsMs.map((b) => seconds(b)).join(' / ');
-      return `<tr data-scenario="${esc(r.name)}"><td>${statusBadge(r.status)}</td><td><a href="#s-${esc(slug(r.name))}">${esc(r.name)}</a>${attemptsNote(r)}</td><td class="num">${esc(seconds(r.durationMs))}</td><td class="num">${esc(blackout)}</td><td class="tl"><div class="track">${bars}${total}</div></td></tr>`;
+      return `<tr data-scenario="${esc(r.name)}"><td>${scenarioBadge(r)}</td><td><a href="#s-${esc(slug(r.name))}">${esc(r.name)}</a>${passRateChip(r)}${attemptsNote(r)}</td><td class="num">${esc(seconds(r.durationMs))}</td><td class="num">${esc(blackout)}</td><td class="tl"><div class="track">${bars}${total}</div></td></tr>`;
     })
     .join('\n');
   const legend = (Object.keys(PHASES) as PhaseKind[]).map((k) => `<span class="key"><span class="swatch ${k}"></span>${esc(PHASES[k].name)}</span>`).join(' ');
@@ -204,7 +206,7 @@ function failuresSection(failed: readonly ScenarioResult[], opts: HtmlOptions): 
     const excerpt = art?.consoleExcerpt;
     const failedStep = r.steps.find((s) => s.status === 'failed' || s.status === 'error');
     return `<article class="failure" id="f-${esc(slug(r.name))}">
-<h3>${statusBadge(r.status)} ${esc(r.name)} <span class="outcome">${esc(r.outcome ?? r.status)}</span></h3>
+<h3>${scenarioBadge(r)} ${esc(r.name)}${passRateChip(r)} <span class="outcome">${esc(r.outcome ?? r.status)}</span></h3>
 <p class="message">${esc(clean(r.message ?? ''))}</p>
 ${failedStep === undefined ? '' : `<p class="where">step ${failedStep.index + 1} <code>${esc(failedStep.name)}</code> at <code>${esc(r.file)}:${failedStep.line}</code></p>`}
 ${(r.evidence ?? []).length === 0 ? '' : `<h4>Evidence</h4><pre class="evidence">${esc(clean((r.evidence ?? []).join('\n')))}</pre>`}
@@ -220,11 +222,12 @@ function scenariosSection(run: RunResult, opts: HtmlOptions): string {
     const steps = r.steps.map(stepRow).join('');
     const figures = Object.entries(r.figures);
     return `<details class="scenario" id="s-${esc(slug(r.name))}"${r.status === 'failed' || r.status === 'error' ? ' open' : ''}>
-<summary>${statusBadge(r.status)} <b>${esc(r.name)}</b> — ${esc(r.description)} <span class="dim">(${esc(seconds(r.durationMs))}, <code>${esc(r.file)}</code>)</span></summary>
+<summary>${scenarioBadge(r)} <b>${esc(r.name)}</b>${passRateChip(r)} — ${esc(r.description)} <span class="dim">(${esc(seconds(r.durationMs))}, <code>${esc(r.file)}</code>)</span></summary>
 ${r.status === 'skipped' && r.message !== undefined ? `<p>skipped: ${esc(r.message)}</p>` : ''}
 <table class="list steps"><thead><tr><th>#</th><th></th><th>step</th><th>line</th><th>at</th><th>took</th><th>note</th></tr></thead><tbody>${steps}</tbody></table>
 ${figures.length === 0 ? '' : `<p>figures: ${figures.map(([k, v]) => `<code>${esc(k)}</code> ${esc(String(v))}`).join(', ')}</p>`}
 ${attemptsList(r)}
+${repeatsList(r, opts.reportDir)}
 ${artifactLinks(r, opts)}
 </details>`;
   });
@@ -245,6 +248,22 @@ function attemptsList(r: ScenarioResult): string {
   if (r.attempts === undefined || r.attempts.length === 0) return '';
   const items = r.attempts.map((a) => `<li>attempt ${a.attempt}: ${statusBadge(a.status)} ${esc(a.outcome ?? '')} ${esc(clean(a.message ?? ''))} (${esc(seconds(a.durationMs))})</li>`);
   return `<h4>Attempts</h4><ul>${items.join('')}</ul>`;
+}
+
+/** `--repeat`: the pass rate beside the name, marked when the repeats disagreed. */
+function passRateChip(r: ScenarioResult): string {
+  if (r.passRate === undefined) return '';
+  return ` <span class="rate${isFlaky(r) ? ' flaky' : ''}" title="repeats that passed">${r.passRate.passed}/${r.passRate.runs} passed</span>`;
+}
+
+function repeatsList(r: ScenarioResult, reportDir: string | undefined): string {
+  if (r.repeats === undefined) return '';
+  const items = r.repeats.map((x) => {
+    const dir = reportDir === undefined ? undefined : toUrlPath(relative(reportDir, localPath(x.artifactsDir, r, reportDir)));
+    const tries = (x.attempts?.length ?? 1) > 1 ? ` <span class="dim">(${x.attempts?.length} attempts)</span>` : '';
+    return `<li>repeat ${x.repeat}: ${statusBadge(x.status)} ${esc(x.outcome ?? '')} ${esc(clean(x.message ?? ''))} (${esc(seconds(x.durationMs))})${tries}${dir === undefined ? '' : ` <a href="${esc(dir)}/">${esc(decodeURI(dir))}/</a>`}</li>`;
+  });
+  return `<h4>Repeats</h4><ul class="repeats">${items.join('')}</ul>`;
 }
 
 function artifactLinks(r: ScenarioResult, opts: HtmlOptions): string {
@@ -292,6 +311,11 @@ async function listFiles(dir: string, depth = 0): Promise<string[]> {
 
 function toUrlPath(p: string): string {
   return p.split(sep).map(encodeURIComponent).join('/');
+}
+
+/** A scenario's badge: FLAKY when its repeats disagreed (its status is failed). */
+function scenarioBadge(r: ScenarioResult): string {
+  return isFlaky(r) ? '<span class="badge flaky">FLAKY</span>' : statusBadge(r.status);
 }
 
 function statusBadge(s: Status): string {
@@ -369,4 +393,9 @@ details.scenario{border:1px solid var(--line);border-radius:4px;margin:6px 0;pad
 details.scenario summary{cursor:pointer}
 tr.failed td,tr.error td{background:#fff5f5}
 footer{color:var(--dim);padding:8px 24px 24px;font-size:12px}
+`;
+
+// Only in a report with repeats: a run without them renders as it always did.
+const REPEAT_CSS = `.badge.flaky{background:#ad5700}.chip.flaky{color:#ad5700}
+.rate{display:inline-block;margin-left:6px;padding:0 6px;border-radius:3px;background:#eee;font-size:12px}.rate.flaky{background:#ffe0b2;font-weight:700}
 `;

@@ -68,7 +68,8 @@ export function parseKtap(text: string): KtapDocument {
       frame.pending = [];
       continue;
     }
-    if (body.startsWith('#')) stack.at(-1)?.pending.push(body.replace(/^#\s?/, ''));
+    // A diagnostic belongs to its own level: one after a subtest's lines precedes the subtest's result.
+    if (body.startsWith('#')) stack.findLast((f) => f.indent <= indent)?.pending.push(body.replace(/^#\s?/, ''));
   }
   return root;
 }

@@ -37,7 +37,17 @@ async function rebaseArtifacts(run: RunResult, dir: string): Promise<RunResult> 
       if ((await stat(s.artifactsDir).catch(() => undefined)) !== undefined) return s;
       const here = join(dir, basename(s.artifactsDir));
       if ((await stat(here).catch(() => undefined)) === undefined) return s;
-      return { ...s, artifactsDir: here, consoles: s.consoles.map((c) => (c.startsWith(`${s.artifactsDir}/`) ? join(here, c.slice(s.artifactsDir.length + 1)) : c)) };
+      const moved = (p: string) => (p.startsWith(`${s.artifactsDir}/`) ? join(here, p.slice(s.artifactsDir.length + 1)) : p);
+      const rebased: ScenarioResult = { ...s, artifactsDir: here, consoles: s.consoles.map(moved) };
+      // --repeat: each repeat's folder (and its retries') is inside the scenario's.
+      if (s.repeats !== undefined) {
+        rebased.repeats = s.repeats.map((x) => ({
+          ...x,
+          artifactsDir: moved(x.artifactsDir),
+          ...(x.attempts === undefined ? {} : { attempts: x.attempts.map((a) => ({ ...a, artifactsDir: moved(a.artifactsDir) })) }),
+        }));
+      }
+      return rebased;
     }),
   );
   return { ...run, scenarios };
@@ -101,6 +111,7 @@ export function mergeRuns(inputs: readonly MergeInput[]): RunResult {
   const starts = inputs.map((i) => Date.parse(i.run.startedAt));
   const ends = inputs.map((i) => Date.parse(i.run.startedAt) + i.run.durationMs);
   const start = Math.min(...starts);
+  const repeat = repeatOf(inputs);
   const lastAccel = [...withKernel].reverse().find((i) => i.run.accel.accel !== 'unknown');
   return {
     startedAt: new Date(start).toISOString(),
@@ -110,6 +121,8 @@ export function mergeRuns(inputs: readonly MergeInput[]): RunResult {
     accel: lastAccel?.run.accel ?? ref.run.accel,
     scenarios,
     summary: summarize(scenarios),
+    // Shards run with the same --repeat say so once merged; mixed ones keep it per scenario (passRate).
+    ...(repeat === undefined ? {} : { repeat }),
     mergedFrom: inputs.map((i) => ({
       source: i.source,
       startedAt: i.run.startedAt,
@@ -117,4 +130,10 @@ export function mergeRuns(inputs: readonly MergeInput[]): RunResult {
       ...(i.run.shard === undefined ? {} : { shard: `${i.run.shard.index}/${i.run.shard.total}` }),
     })),
   };
+}
+
+function repeatOf(inputs: readonly MergeInput[]): number | undefined {
+  const counts = new Set(inputs.map((i) => i.run.repeat ?? 1));
+  const [only] = counts;
+  return counts.size === 1 && only !== undefined && only > 1 ? only : undefined;
 }

@@ -54,6 +54,34 @@ export interface ScenarioResult {
    * RETRIED_OUTCOMES); the last one is this result. Absent when the first attempt was final.
    */
   attempts?: Attempt[];
+  /**
+   * With `--repeat N` (N > 1): every repeat, in order, each a fresh VM. This result's steps,
+   * consoles and evidence are those of the first repeat that did not pass (else the last one);
+   * its duration is the repeats' sum. Absent when the scenario ran once.
+   */
+  repeats?: Repeat[];
+  /** With `--repeat N` (N > 1): how many of the repeats passed. */
+  passRate?: { passed: number; runs: number };
+}
+
+/** One of a scenario's `--repeat` runs; `attempts` as on a scenario, for its infrastructure retries. */
+export interface Repeat {
+  repeat: number;
+  status: Status;
+  outcome?: Outcome;
+  message?: string;
+  durationMs: number;
+  /** `<scenario>/repeat-K/`. */
+  artifactsDir: string;
+  attempts?: Attempt[];
+}
+
+/**
+ * Repeats that did not all end alike: the verdict is not reproducible. Such a scenario's status
+ * is `failed` (see scenario/repeat.ts), so a reader that knows nothing of repeats sees no pass.
+ */
+export function isFlaky(r: Pick<ScenarioResult, 'repeats'>): boolean {
+  return r.repeats !== undefined && new Set(r.repeats.map((x) => x.status)).size > 1;
 }
 
 export interface Attempt {
@@ -109,11 +137,14 @@ export interface RunResult {
   qemu: { version: string };
   accel: { accel: string; reason: string };
   scenarios: ScenarioResult[];
-  summary: { passed: number; failed: number; skipped: number; error: number; xfail: number };
+  /** `flaky`: of the failed, those whose repeats disagreed (absent when none). */
+  summary: { passed: number; failed: number; skipped: number; error: number; xfail: number; flaky?: number };
   /** This run is shard `index` of `total` (1-based) of `suite` (every scenario name, in suite order). */
   shard?: { index: number; total: number; suite: string[] };
   /** VMs run at once. */
   jobs?: number;
+  /** `--repeat N`: each scenario ran N times (absent when once). */
+  repeat?: number;
   /** Set by `merge-reports`: the results it joined. */
   mergedFrom?: { source: string; startedAt: string; durationMs: number; shard?: string }[];
   comparison?: Comparison;
@@ -142,5 +173,6 @@ export function knownBugs(scenarios: readonly ScenarioResult[]): KnownBug[] {
 export function summarize(scenarios: readonly ScenarioResult[]): RunResult['summary'] {
   const count = (s: Status) => scenarios.filter((r) => r.status === s).length;
   const xfail = scenarios.reduce((n, r) => n + r.steps.filter((s) => s.status === 'xfail').length, 0);
-  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), error: count('error'), xfail };
+  const flaky = scenarios.filter(isFlaky).length;
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), error: count('error'), xfail, ...(flaky > 0 ? { flaky } : {}) };
 }

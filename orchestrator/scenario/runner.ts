@@ -15,6 +15,7 @@ import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
+import { clearScenarioDirs, repeatDir, repeatLabel, repeatPlan, repeatReporters, RepeatTally } from './repeat.ts';
 import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
 import { StepFailure, type Overrides, type StepContext } from './step-context.ts';
 
@@ -36,6 +37,8 @@ export interface RunOptions {
   jobs?: number;
   /** Extra attempts for a scenario that ended in an infrastructure error (default 1). */
   retries?: number;
+  /** Runs of every scenario, each in a fresh VM (default 1); see repeat.ts for the verdict. */
+  repeat?: number;
   /** Recorded in the result; the caller has already picked this shard's scenarios. */
   shard?: RunResult['shard'];
   /** Compare the results with this previous run (RunResult.comparison). */
@@ -93,27 +96,45 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   }
   const { base, kernels } = await buildKernels(opts);
   const firstTarget = kernels.find((k) => k.target !== undefined)?.target;
-  const { jobs, notes } = planJobs(opts.jobs ?? 1, opts.scenarios);
+  // --repeat N: the pool takes (scenario, repeat) pairs; once is exactly the run without repeats.
+  const repeat = Math.max(1, opts.repeat ?? 1);
+  // Every repeat is a VM to plan for: one scenario repeated still fills --jobs machines.
+  const { jobs, notes } = planJobs(opts.jobs ?? 1, repeat === 1 ? opts.scenarios : opts.scenarios.flatMap((s) => Array<Scenario>(repeat).fill(s)));
   for (const n of notes) for (const r of reporters) r.note?.(n);
 
   const results: (ScenarioResult | undefined)[] = opts.scenarios.map(() => undefined);
   const accels: ({ accel: string; reason: string } | undefined)[] = [];
+  const plan = repeatPlan(opts.scenarios.length, repeat);
+  const tally = new RepeatTally(opts.scenarios.length, repeat);
+  if (repeat > 1) await clearScenarioDirs(opts.output, opts.scenarios.map((s) => s.name));
   let next = 0;
   // A bug in one worker stops the others from taking new scenarios; the ones running finish
   // (their VMs are stopped in runOne) before the error goes up.
   let bug: { err: unknown } | undefined;
   const worker = async () => {
     while (bug === undefined) {
-      const i = next++;
-      const scenario = opts.scenarios[i];
-      if (scenario === undefined || opts.signal?.aborted === true) return;
+      const item = plan[next++];
+      const scenario = item === undefined ? undefined : opts.scenarios[item.index];
+      if (item === undefined || scenario === undefined || opts.signal?.aborted === true) return;
+      const i = item.index;
       const kernel = kernels[i] as PreparedKernel;
+      const label = repeat === 1 ? scenario.name : repeatLabel(scenario.name, item.repeat, repeat);
       try {
-        for (const r of reporters) r.scenarioStart?.(scenario.name, scenario.description);
-        const result = await runWithRetries(scenario, kernel, opts, reporters);
+        for (const r of reporters) r.scenarioStart?.(label, scenario.description);
+        const dir = repeat === 1 ? join(opts.output, scenario.name) : repeatDir(opts.output, scenario.name, item.repeat);
+        const result = await runWithRetries(scenario, kernel, opts, repeat === 1 ? reporters : repeatReporters(reporters, scenario.name, label), dir);
         accels[i] = result.accel;
-        results[i] = result.result;
-        for (const r of reporters) r.scenarioEnd?.(result.result);
+        for (const r of reporters) r.scenarioEnd?.(repeat === 1 ? result.result : { ...result.result, name: label });
+        if (repeat === 1) {
+          results[i] = result.result;
+          continue;
+        }
+        // Reporters hear each repeat as `name [k/N]`, then the scenario once its repeats are in.
+        const all = tally.add(item, result.result, join(opts.output, scenario.name));
+        if (all !== undefined) {
+          results[i] = all;
+          for (const r of reporters) r.scenarioEnd?.(all);
+        }
       } catch (err) {
         bug ??= { err };
       }
@@ -121,6 +142,8 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   };
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
   if (bug !== undefined) throw bug.err;
+  // Stopped: what ended of each scenario's repeats is its result.
+  opts.scenarios.forEach((s, i) => (results[i] ??= tally.partial(i, join(opts.output, s.name))));
 
   const done = results.filter((r): r is ScenarioResult => r !== undefined);
   const accel = accels.findLast((a) => a !== undefined) ?? { accel: 'unknown', reason: 'no scenario booted' };
@@ -139,6 +162,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     summary: summarize(done),
     ...(opts.shard === undefined ? {} : { shard: opts.shard }),
     jobs,
+    ...(repeat === 1 ? {} : { repeat }),
   };
   if (opts.baseline !== undefined) run.comparison = compareRuns(opts.baseline, run);
   for (const r of reporters) await r.runEnd?.(run);
@@ -190,21 +214,21 @@ async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; 
 }
 
 /**
- * Runs a scenario; an infrastructure error (RETRIED_OUTCOMES) is retried up to `retries` times.
- * The earlier attempts' artifacts move to <scenario>/attempt-N/; the last attempt's stay in
- * <scenario>/, as for a scenario that ran once.
+ * Runs a scenario in `dir` (<scenario>/, or <scenario>/repeat-K/); an infrastructure error
+ * (RETRIED_OUTCOMES) is retried up to `retries` times. The earlier attempts' artifacts move to
+ * <dir>/attempt-N/; the last attempt's stay in <dir>/, as for a scenario that ran once.
  */
 async function runWithRetries(
   scenario: Scenario,
   kernel: PreparedKernel,
   opts: RunOptions,
   reporters: readonly Reporter[],
+  dir: string,
 ): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
-  const dir = join(opts.output, scenario.name);
   const retries = opts.retries ?? 1;
   const attempts: Attempt[] = [];
   for (let n = 1; ; n++) {
-    const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target);
+    const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target, dir);
     r.result.kernelBuildMs = kernel.ms;
     const retry =
       r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
@@ -244,9 +268,9 @@ async function runOne(
   opts: RunOptions,
   reporters: readonly Reporter[],
   target: KernelBuild | undefined,
+  dir: string,
 ): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
   const started = performance.now();
-  const dir = join(opts.output, scenario.name);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const append = [scenario.boot?.append ?? '', opts.overrides?.append ?? ''].join(' ').trim();

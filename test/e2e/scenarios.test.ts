@@ -129,6 +129,22 @@ describe('handover run on the default kernel', () => {
     expect(once.exitCode).toBe(6);
     expect((await results(join(out, 'no-retry'))).scenarios[0]?.attempts).toBeUndefined();
   });
+
+  it('--repeat 2 runs a scenario twice, each in its own VM: 2/2 passed and both repeats kept', async () => {
+    const dir = join(out, 'repeat');
+    const r = await handover(['run', 'kho-on-by-default', '--accel', 'tcg', '--repeat', '2', '--retries', '0', '--output', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^ok {3}kho-on-by-default 2\/2 passed in /m);
+    expect(r.stdout).toMatch(/^1 passed, 0 failed$/m);
+    const run = await results(dir);
+    expect(run.repeat).toBe(2);
+    const sc = run.scenarios[0];
+    expect([sc?.status, sc?.passRate]).toEqual(['passed', { passed: 2, runs: 2 }]);
+    expect(sc?.repeats?.map((x) => [x.repeat, x.status, x.artifactsDir])).toEqual([1, 2].map((k) => [k, 'passed', join(dir, 'kho-on-by-default', `repeat-${k}`)]));
+    // Each repeat booted a machine of its own and kept what it wrote.
+    for (const k of [1, 2]) await access(join(dir, 'kho-on-by-default', `repeat-${k}`, 'console.boot-1.log'));
+    expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toContain('<property name="passRate" value="2/2"/>');
+  });
 });
 
 describe('bad scenario files', () => {
