@@ -2,7 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { HandoverError, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
+import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { checkSteps, scenarioVerdict } from './verdict.ts';
@@ -52,11 +52,9 @@ const DEFAULT_MEMORY_MIB = 1024;
 const QEMU_OVERHEAD_MIB = 384;
 
 /**
- * The outcomes a scenario is retried on: the machine around the test failed, not the test.
- * kexec-timeout is among them (a kexec'd kernel that does not come up under a loaded TCG host is
- * usually the host); a kernel that does not come up twice is still reported. Never retried:
- * test-failed and kernel-crash (the kernel's fault: a finding), step-failed (a step's own deadline
- * or a step that could not run), accel-unusable (the same answer every time).
+ * The outcomes a scenario is retried on (the `retry` column of the outcome table, errors.ts): the
+ * machine around the test failed, or a kexec'd kernel hung after its banner (retried to confirm
+ * it is the kernel's doing). Never retried: failed checks, crashes, refused handovers.
  */
 export const RETRIED_OUTCOMES: ReadonlySet<Outcome> = new Set((Object.keys(OUTCOMES) as Outcome[]).filter(isRetried));
 
@@ -319,7 +317,7 @@ async function runOne(
     await rm(join(dir, 'initrd'), { force: true });
     if (!(err instanceof HandoverError)) throw err;
     boot.endMs = performance.now() - started;
-    const status = err.outcome === 'kernel-crash' ? 'failed' : 'error';
+    const status = isFinding(err.outcome) ? 'failed' : 'error';
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
   boot.endMs = performance.now() - started;
