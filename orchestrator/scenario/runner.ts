@@ -359,6 +359,7 @@ async function runOne(
           continue;
         }
         const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
+        ctx.stepDeadline = Date.now() + budget;
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
         if (step.xfail !== undefined) {

@@ -42,6 +42,11 @@ export interface StepContext {
   kexecTarget?: KernelBuild;
   /** `uname -r` of each boot (index 0 = boot 1), so results attribute each boot to its kernel. */
   releases: string[];
+  /**
+   * When the running step's budget ends (Date.now() clock): waits inside a step end a little
+   * before it, with their own named outcome (kexec-timeout, kernel-hang), not the step's.
+   */
+  stepDeadline?: number;
   /** Capabilities probed per boot (a kexec may land in a kernel that differs). */
   caps: Map<number, { files: KhoCapabilities; getName?: boolean }>;
 }

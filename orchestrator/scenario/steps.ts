@@ -199,7 +199,9 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
     }
     const expectRelease = (ctx.kexecTarget ?? ctx.machine.kernel).metadata.release;
     const luoBefore = ctx.agentUp || (await luoDeviceNow(ctx));
-    const r = await fireKexec(ctx.machine, { deadlineMs: (step.timeout ?? 120) * 1000, expectRelease });
+    // Within the step's budget, so a kernel that never comes up ends as kexec-timeout or kernel-hang.
+    const deadlineMs = ctx.stepDeadline === undefined ? (step.timeout ?? 120) * 1000 : Math.max(1000, ctx.stepDeadline - Date.now() - 1500);
+    const r = await fireKexec(ctx.machine, { deadlineMs, expectRelease });
     ctx.releases.push(r.release);
     ctx.kexecLoaded = undefined;
     ctx.lastSyscall = syscall;

@@ -270,7 +270,7 @@ export class ConsoleWatcher {
       const onAbort = (): void => waiter.reject(this.#abortError(s));
       const timer = setTimeout(() => {
         waiter.reject(
-          new HandoverError(s.outcome, `${s.description}: not seen within ${s.deadlineMs} ms`, {
+          new HandoverError(s.outcome, `${s.description}: not seen within ${Math.round(s.deadlineMs)} ms`, {
             evidence: this.tail(),
             artifacts: this.#artifacts(),
           }),
