@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
-import { checkSteps, scenarioVerdict } from './verdict.ts';
+import { checkSteps, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
@@ -17,7 +17,7 @@ import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
 import { clearScenarioDirs, repeatDir, repeatLabel, repeatPlan, repeatReporters, RepeatTally } from './repeat.ts';
 import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
-import { StepFailure, type Overrides, type StepContext } from './step-context.ts';
+import type { Overrides, StepContext } from './step-context.ts';
 
 export interface RunOptions {
   scenarios: readonly Scenario[];
@@ -362,22 +362,9 @@ async function runOne(
         ctx.stepDeadline = Date.now() + budget;
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';
-        if (step.xfail !== undefined) {
-          st.message = `XPASS: the known issue did not show (${step.xfail.reason})`;
-          st.xfail = { reason: step.xfail.reason, seen: false };
-        }
+        if (step.xfail !== undefined) Object.assign(st, passedStep(step.xfail));
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        // Only the failure the known bug names is XFAIL; any other failure of the step fails.
-        const expected = err instanceof StepFailure && step.xfail !== undefined && new RegExp(step.xfail.match).test(message);
-        st.status = err instanceof StepFailure ? (expected ? 'xfail' : 'failed') : 'error';
-        st.message = message;
-        if (expected) {
-          st.message = `XFAIL (${step.xfail?.reason ?? ''}): ${message}`;
-          st.xfail = { reason: step.xfail?.reason ?? '', seen: true };
-        }
-        else if (err instanceof StepFailure && step.xfail !== undefined) st.message = `${message} (not the known bug this step expects: /${step.xfail.match}/)`;
-        st.evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
+        Object.assign(st, failedStep(step.xfail, err));
         if (err instanceof HandoverError) stopOutcome = err.outcome;
       } finally {
         st.durationMs = performance.now() - t0;

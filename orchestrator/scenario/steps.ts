@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { dumpKhoDebugfs, saveKhoDump, type KhoDump } from '../kho/debugfs.ts';
 import { writeFile } from 'node:fs/promises';
-import { probeKhoCapabilities, unmetRequirement, type Requirement } from '../kho/caps.ts';
+import { probeKhoCapabilities, unmetRequirement, type KhoCapabilities, type Requirement } from '../kho/caps.ts';
 import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
 import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
 import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
@@ -269,11 +269,19 @@ export async function capabilityGap(ctx: StepContext, needs: readonly Requiremen
   const caps = entry;
   // A requirement read from a blob that is there but unreadable says nothing about the kernel's
   // interface: it must not turn a check of that same data into a skip.
-  if (needs.includes('luo-raw') && caps.files.luoFormat === 'unknown') {
-    throw new StepFailure(`requires luo-raw, but the LUO blob in debugfs (kho/out/sub_fdts/LUO, else kho/in/sub_fdts/LUO) is present in no known format: a garbage blob cannot skip a check`);
-  }
+  const garbage = unreadableRequirement(caps.files, needs);
+  if (garbage !== undefined) throw new StepFailure(garbage);
   const reasons = needs.map((n) => unmetRequirement(caps.files, n, caps)).filter((r): r is string => r !== undefined);
   return reasons.length > 0 ? reasons.join('; ') : undefined;
+}
+
+/**
+ * A requirement read from a blob that is present but in no known format: that says nothing about
+ * the kernel's interface, so it fails the step instead of skipping it.
+ */
+export function unreadableRequirement(caps: KhoCapabilities, needs: readonly Requirement[]): string | undefined {
+  if (!needs.includes('luo-raw') || caps.luoFormat !== 'unknown') return undefined;
+  return 'requires luo-raw, but the LUO blob in debugfs (kho/out/sub_fdts/LUO, else kho/in/sub_fdts/LUO) is present in no known format: a garbage blob cannot skip a check';
 }
 
 /** GET_NAME on a throwaway outgoing session: 7.2+ answers, older kernels say EINVAL (reference §4.3). */
@@ -355,6 +363,18 @@ async function kselftestStep(ctx: StepContext, step: Extract<Step, { kind: 'ksel
   const r = await ctx.machine.guest.exec([guestPath, ...(stage === undefined ? [] : ['-s', String(stage)])], { timeoutMs: (step.timeout ?? 120) * 1000 });
   const label = `${test}${stage === undefined ? '' : ` stage ${stage}`}`;
   await writeFile(join(ctx.dir, `kselftest-${test}${stage === undefined ? '' : `-stage${stage}`}.log`), r.stdout + r.stderr);
+  return judgeKselftest(label, stage, r);
+}
+
+/**
+ * A kselftest's verdict from its exit code and output: a failing case or exit fails it, and so
+ * does a run that proves nothing (no case, every case skipped, a stage without its last line).
+ */
+export function judgeKselftest(
+  label: string,
+  stage: 1 | 2 | undefined,
+  r: { exitCode: number | null; signal?: string | null; stdout: string; stderr: string },
+): { exitCode: number | null; cases: { name: string; ok: boolean; directive?: string }[] } {
   const cases = flattenKtap(parseKtap(r.stdout).cases);
   const bad = cases.filter((c) => !c.ok && c.directive !== 'SKIP' && c.directive !== 'XFAIL');
   const tail = [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter(Boolean).slice(-15);

@@ -2,10 +2,12 @@
 // markers there (as syzkaller's monitorExecution decides one outcome when several things happen at
 // once). The runner only collects; this decides. Works on recorded consoles as well as live ones.
 
-import { isFinding, type Outcome } from '../errors.ts';
+import { HandoverError, isFinding, type Outcome } from '../errors.ts';
 import { findIncompatibleHandover, parseMarkers, summarizeBoot, type KhoMarker, type MarkerLine } from '../kho/markers.ts';
 import type { ScenarioResult, StepResult } from '../report/results.ts';
 import type { Crash } from '../vm/crash-catalogue.ts';
+import type { Step } from './schema.ts';
+import { StepFailure } from './step-context.ts';
 
 export interface VerdictInput {
   file: string;
@@ -103,4 +105,24 @@ export function unexpectedErrors(markers: readonly KhoMarker[], expected: readon
     .flatMap((b) => summarizeBoot(markers, b).failures)
     .filter((m) => !expected.some((re) => re.test(m.message)))
     .sort((a, b) => a.index - b.index);
+}
+
+type StepXfail = Step['xfail'];
+
+/** A step that passed though it names a known bug: XPASS. */
+export function passedStep(xfail: NonNullable<StepXfail>): Pick<StepResult, 'message' | 'xfail'> {
+  return { message: `XPASS: the known issue did not show (${xfail.reason})`, xfail: { reason: xfail.reason, seen: false } };
+}
+
+/**
+ * What a step's error makes of it: a failed check (StepFailure) is `failed`, or `xfail` when it is
+ * the failure its known bug names (`xfail.match`); anything else broke the step (`error`).
+ */
+export function failedStep(xfail: StepXfail, err: unknown): Pick<StepResult, 'status' | 'message' | 'evidence' | 'xfail'> {
+  const message = err instanceof Error ? err.message : String(err);
+  const evidence = err instanceof StepFailure ? err.evidence : err instanceof HandoverError ? [...err.evidence] : [];
+  if (!(err instanceof StepFailure)) return { status: 'error', message, evidence };
+  if (xfail === undefined) return { status: 'failed', message, evidence };
+  if (new RegExp(xfail.match).test(message)) return { status: 'xfail', message: `XFAIL (${xfail.reason}): ${message}`, evidence, xfail: { reason: xfail.reason, seen: true } };
+  return { status: 'failed', message: `${message} (not the known bug this step expects: /${xfail.match}/)`, evidence };
 }

@@ -90,6 +90,26 @@ describe('scenario verdict', () => {
     expect(scenarioVerdict(input({ steps: one }))).toEqual({ status: 'passed' });
   });
 
+  it('a KHO/LUO error on a console fails a scenario whose steps passed, unless a log step expects it', () => {
+    // The recorded chain with one line in luo_file.c's format (pr_warn "Freeze failed for token…")
+    // spliced into boot 2: no real run here has produced one yet.
+    const chain = lines(text('kho/console-kexec-chain.log'));
+    const at = chain.findIndex((l) => l.boot === 2 && l.text.includes('luo: Retrieved live update data'));
+    const warn = { text: '[    1.234567] luo: Freeze failed for token[0x1] handler[memfd-v2] err[-EIO]', boot: 2 };
+    const con = [...chain.slice(0, at + 1), warn, ...chain.slice(at + 1)];
+    const v = scenarioVerdict(input({ steps: passing, console: con }));
+    expect(v).toEqual({
+      status: 'failed',
+      outcome: 'kernel-error',
+      message: 'boot 2 logged a KHO/LUO error that no step expected: luo: Freeze failed for token[0x1] handler[memfd-v2] err[-EIO]',
+      evidence: ['boot 2: luo: Freeze failed for token[0x1] handler[memfd-v2] err[-EIO]'],
+    });
+    expect(scenarioVerdict(input({ steps: passing, console: con, expectedLines: [/Freeze failed/] }))).toEqual({ status: 'passed' });
+    // Beside a failing step, the lines are its evidence; the step stays the headline.
+    const failing = scenarioVerdict(input({ steps: [step(0, 'retrieve', 'failed', { message: 'lost', evidence: ['e'] })], console: con }));
+    expect(failing).toMatchObject({ outcome: 'test-failed', evidence: ['e', 'KHO/LUO errors on the console:', 'boot 2: luo: Freeze failed for token[0x1] handler[memfd-v2] err[-EIO]'] });
+  });
+
   it('a preparing step that expects an error is a check', () => {
     expect([...checkSteps([{ kind: 'create_session' }, { kind: 'create_session', expect_error: 'EEXIST' }, { kind: 'kexec' }])]).toEqual([1, 2]);
   });
