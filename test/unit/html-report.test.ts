@@ -37,6 +37,21 @@ describe('HTML report', () => {
     expect(html).toContain('<title>handover: 7.3.4 — 1 failed</title>');
   });
 
+  it('names each known kernel bug seen (XFAIL) or not (XPASS), with its scenario and step', () => {
+    const run = load();
+    const sc = run.scenarios[0];
+    const st = sc?.steps[0];
+    if (sc === undefined || st === undefined) throw new Error('fixture');
+    st.status = 'xfail';
+    st.xfail = { reason: '7.3: <truncated> blob', seen: true };
+    const html = toHtml(run, { reportDir: REPORT_DIR });
+    expect(html).toContain(`<li class="xfail"><b>XFAIL</b> <a href="#s-${sc.name}">${sc.name}</a> step 1 (`);
+    expect(html).toContain('7.3: &lt;truncated&gt; blob</li>');
+    st.xfail = { reason: 'gone', seen: false };
+    expect(toHtml(run, { reportDir: REPORT_DIR })).toMatch(/<li class="xpass"><b>XPASS<\/b> .*step 1 .*: gone<\/li>/);
+    expect(toHtml(load(), { reportDir: REPORT_DIR })).not.toContain('Known kernel bugs');
+  });
+
   it('draws a timeline per scenario on one scale, with boot, preserve, kexec blackout and verify', () => {
     const html = toHtml(load());
     for (const name of ['memfd-round-trip', 'tampered-memfd']) {
