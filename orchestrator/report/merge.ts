@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { suiteOrder } from '../scenario/shard.ts';
+import { contractResults } from '../scenario/contract.ts';
 import { readResults } from './baseline.ts';
 import { summarize, type RunResult, type ScenarioResult } from './results.ts';
 
@@ -121,6 +122,7 @@ export function mergeRuns(inputs: readonly MergeInput[]): RunResult {
     accel: lastAccel?.run.accel ?? ref.run.accel,
     scenarios,
     summary: summarize(scenarios),
+    contract: contractResults(scenarios),
     // Shards run with the same --repeat say so once merged; mixed ones keep it per scenario (passRate).
     ...(repeat === undefined ? {} : { repeat }),
     mergedFrom: inputs.map((i) => ({

@@ -1,5 +1,6 @@
 import type { Outcome } from '../errors.ts';
 import type { KernelBuild } from '../kernel/build.ts';
+import type { ContractEntry } from '../scenario/contract.ts';
 import type { TimelinePhase } from './timeline.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
@@ -21,6 +22,8 @@ export interface StepResult {
   data?: unknown;
   /** The step names a known kernel bug (`xfail`): whether it showed (XFAIL) or not (XPASS). */
   xfail?: { reason: string; seen: boolean };
+  /** The contract promises this step checks (its `promise`). */
+  promises?: string[];
 }
 
 export interface ScenarioResult {
@@ -148,6 +151,8 @@ export interface RunResult {
   /** Set by `merge-reports`: the results it joined. */
   mergedFrom?: { source: string; startedAt: string; durationMs: number; shard?: string }[];
   comparison?: Comparison;
+  /** Every promise of the LUO/memfd contract and what this run's steps found of it. */
+  contract?: ContractEntry[];
 }
 
 /** A known kernel bug a step names, as this run saw it: `seen` (XFAIL) or not (XPASS). */

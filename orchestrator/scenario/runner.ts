@@ -9,6 +9,7 @@ import { checkSteps, failedStep, passedStep, scenarioVerdict } from './verdict.t
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
+import { contractResults, stepPromises } from './contract.ts';
 import { kernelSummary, summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
 import { buildRootfs } from '../rootfs/build.ts';
 import { scenarioTimeline } from '../report/timeline.ts';
@@ -158,6 +159,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     accel,
     scenarios: done,
     summary: summarize(done),
+    contract: contractResults(done),
     ...(opts.shard === undefined ? {} : { shard: opts.shard }),
     jobs,
     ...(repeat === 1 ? {} : { repeat }),
@@ -280,6 +282,7 @@ async function runOne(
     line: s.line,
     status: 'skipped',
     durationMs: 0,
+    promises: stepPromises(s),
   }));
   const releases = [kernel.metadata.release];
   const base: Pick<ScenarioResult, 'name' | 'file' | 'description' | 'steps' | 'artifactsDir' | 'figures'> & { bootMs?: number } = {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { REQUIREMENTS } from '../kho/caps.ts';
+import { PROMISE_IDS } from './contract.ts';
 import { debugfsPathProblem, KHO_PATH_PATTERN } from './debugfs-path.ts';
 import { KSELFTESTS } from './kselftest.ts';
 
@@ -63,6 +64,10 @@ const common = {
     "the step must fail with this errno, given by the kernel (never by the agent's own bookkeeping) in the step's call or the one named",
   ),
   xfail: Xfail.optional(),
+  promise: z
+    .union([z.enum(PROMISE_IDS), z.array(z.enum(PROMISE_IDS)).min(1)])
+    .optional()
+    .describe('the promise(s) of the LUO/memfd contract this step checks (orchestrator/scenario/contract.ts); results.json and the README table are built from them'),
   requires: z
     .array(z.enum(REQUIREMENTS))
     .min(1)
