@@ -1,0 +1,49 @@
+// The contract table of the README: every promise (orchestrator/scenario/contract.ts), the shipped
+// steps that check it, what a recorded run of the whole suite found on each kernel
+// (test/fixtures/contract/<release>.json, written by bench/record-contract.mjs from a real
+// results.json), and the negative control of each checking step (controls.ts).
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
+import { PROMISES, stepPromises } from '../../orchestrator/scenario/contract.ts';
+import type { Scenario } from '../../orchestrator/scenario/load.ts';
+import { CONTROLS } from './controls.ts';
+
+export const CONTRACT_START = '<!-- contract-table: generated from orchestrator/scenario/contract.ts and test/fixtures/contract; test/unit/contract-table.test.ts checks it -->';
+export const CONTRACT_END = '<!-- /contract-table -->';
+
+/** One recorded run: the kernel release and each promise's status in it. */
+export interface RecordedContract {
+  release: string;
+  /** How it was recorded (command, date). */
+  from: string;
+  statuses: Record<string, string>;
+}
+
+export const RECORDED_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'contract');
+
+export async function recordedContracts(): Promise<RecordedContract[]> {
+  const files = (await readdir(RECORDED_DIR)).filter((f) => f.endsWith('.json')).sort();
+  return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(RECORDED_DIR, f), 'utf8')) as RecordedContract));
+}
+
+export function contractTable(shipped: readonly Scenario[], recorded: readonly RecordedContract[]): string {
+  const head = ['promise', 'checked by', ...recorded.map((r) => r.release), 'negative control'];
+  const rows = PROMISES.map((p) => {
+    const checks = shipped.flatMap((s) =>
+      s.steps.flatMap((st, i) => (stepPromises(st).includes(p.id) ? [{ scenario: s.name, step: i }] : [])),
+    );
+    const where = checks.length === 0 ? '**unchecked**' : group(checks.map((c) => ({ key: c.scenario, item: String(c.step + 1) })));
+    const controls = checks.flatMap((c) => CONTROLS.filter((k) => k.scenario === c.scenario && k.step === c.step).map((k) => k.control));
+    return [`\`${p.id}\`: ${p.promise}`, where, ...recorded.map((r) => r.statuses[p.id] ?? 'not run'), [...new Set(controls)].join('; ') || '—'];
+  });
+  const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [CONTRACT_START, line(head), line(head.map(() => '---')), ...rows.map(line), CONTRACT_END].join('\n');
+}
+
+/** "chain 7, 13; memfd-round-trip 14". */
+function group(items: readonly { key: string; item: string }[]): string {
+  const by = new Map<string, string[]>();
+  for (const { key, item } of items) by.set(key, [...(by.get(key) ?? []), item]);
+  return [...by].map(([k, v]) => `${k} ${v.join(', ')}`).join('; ');
+}

@@ -1,0 +1,60 @@
+// The contract (orchestrator/scenario/contract.ts): what a run says of each promise, and the README
+// table built from the promises, the shipped steps that name them, recorded runs and the controls.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
+import { contractResults, PROMISES, stepPromises } from '../../orchestrator/scenario/contract.ts';
+import { findScenarioFiles } from '../../orchestrator/scenario/discover.ts';
+import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';
+import { CONTRACT_END, CONTRACT_START, contractTable, recordedContracts } from '../controls/contract-table.ts';
+
+let shipped: Scenario[] = [];
+beforeAll(async () => {
+  shipped = await loadScenarios(await findScenarioFiles([]));
+});
+
+const step = (status: string, promises: string[], index = 0) => ({ index, line: index + 4, name: `s${index}`, status, promises });
+
+describe('the contract', () => {
+  it('has unique ids, each with a source', () => {
+    expect(new Set(PROMISES.map((p) => p.id)).size).toBe(PROMISES.length);
+    for (const p of PROMISES) expect(p.source.length, p.id).toBeGreaterThan(0);
+  });
+
+  it('passes a promise only when every step that checks it passed; none checked is unchecked, never a pass', () => {
+    const byId = (steps: ReturnType<typeof step>[]) => new Map(contractResults([{ name: 'x', steps }]).map((c) => [c.id, c]));
+    expect(byId([step('passed', ['memfd.pos'])]).get('memfd.pos')?.status).toBe('passed');
+    expect(byId([step('passed', ['memfd.pos'])]).get('memfd.seals')).toMatchObject({ status: 'unchecked', checks: [] });
+    expect(byId([step('passed', ['memfd.pos']), step('failed', ['memfd.pos'], 1)]).get('memfd.pos')?.status).toBe('failed');
+    expect(byId([step('passed', ['memfd.pos']), step('error', ['memfd.pos'], 1)]).get('memfd.pos')?.status).toBe('failed');
+    expect(byId([step('passed', ['memfd.pos']), step('xfail', ['memfd.pos'], 1)]).get('memfd.pos')?.status).toBe('xfail');
+    // A skipped check leaves the promise unproven, even when another check of it passed.
+    expect(byId([step('passed', ['memfd.pos']), step('skipped', ['memfd.pos'], 1)]).get('memfd.pos')?.status).toBe('skipped');
+    expect(byId([step('passed', ['memfd.pos', 'memfd.size'], 3)]).get('memfd.size')?.checks).toEqual([
+      { scenario: 'x', step: 4, line: 7, name: 's3', status: 'passed' },
+    ]);
+  });
+
+  it('knows what a step checks by its kind: every kexec the handover, every retrieve size and contents', () => {
+    expect(stepPromises({ kind: 'kexec', kexec: { handover: true } })).toEqual(['kho.handover']);
+    expect(stepPromises({ kind: 'kexec', kexec: { handover: false } })).toEqual([]);
+    expect(stepPromises({ kind: 'retrieve', promise: ['memfd.pos'] })).toEqual(['memfd.contents', 'memfd.size', 'memfd.pos']);
+    expect(stepPromises({ kind: 'retrieve', expect_error: 'ENOENT' })).toEqual([]);
+    expect(stepPromises({ kind: 'log', promise: 'luo.live-update-number' })).toEqual(['luo.live-update-number']);
+  });
+
+  it('is the table in the README', async () => {
+    const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf(CONTRACT_START);
+    const end = readme.indexOf(CONTRACT_END);
+    expect(start, 'README has the generated contract table').toBeGreaterThanOrEqual(0);
+    // On a mismatch, the expected text is the README section to paste.
+    expect(readme.slice(start, end + CONTRACT_END.length)).toBe(contractTable(shipped, await recordedContracts()));
+  });
+
+  it('records runs that name only promises the contract has', async () => {
+    const ids = new Set<string>(PROMISES.map((p) => p.id));
+    for (const r of await recordedContracts()) for (const id of Object.keys(r.statuses)) expect(ids.has(id), `${r.release}: ${id}`).toBe(true);
+  });
+});
