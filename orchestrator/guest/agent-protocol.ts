@@ -95,7 +95,11 @@ export interface RequestFields {
   finish: SessionRef & { reserved?: number };
   'get-name': SessionRef & { reserved?: number };
   exit: Record<never, never>;
+  /** A change by fd number (create-memfd's or retrieve-fd's), in rootfs/agent/mutate.c. */
+  'mutate-memfd': { fd: number; action: MutateAction; offset?: number; length?: number; data?: string };
 }
+
+export type MutateAction = 'ftruncate' | 'write-past-eof' | 'fallocate' | 'punch-hole' | 'write' | 'mmap-write';
 
 export type Op = keyof RequestFields;
 export type AgentRequest<O extends Op = Op> = { [K in O]: { op: K } & RequestFields[K] }[O];
@@ -179,6 +183,8 @@ export interface ReplyFields {
   finish: { session: string };
   'get-name': { session: string; name: string };
   exit: { closedSessions: number; closedMemfds: number };
+  /** The file after the change: its size, allocated bytes and SHA-256. */
+  'mutate-memfd': { fd: number; action: MutateAction; written?: number; size: number; allocated: number; sha256: string };
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];
@@ -281,6 +287,7 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   finish: { session: 'string' },
   'get-name': { session: 'string', name: 'string' },
   exit: { closedSessions: 'number', closedMemfds: 'number' },
+  'mutate-memfd': { fd: 'number', action: 'string', size: 'number', allocated: 'number', sha256: 'string' },
 };
 
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };

@@ -105,8 +105,15 @@ export const STEP_SCHEMAS = {
       seed: z.number().int().nonnegative().optional(),
       sparse: z.boolean().optional().describe('write only some pages, leaving holes'),
       seals: z.array(seal).optional(),
+      pos: z.number().int().nonnegative().optional().describe('the file position to leave it at; retrieve then verifies it'),
+      holes: z
+        .array(z.union([z.enum(['start', 'middle', 'end']), z.strictObject({ offset: z.number().int().nonnegative(), length: z.number().int().positive() })]))
+        .min(1)
+        .optional()
+        .describe('ranges punched out after the fill (start: the first page, middle: the middle page, end: the last page up to EOF, or {offset, length}); they must come back as zeros'),
+      noexec: z.boolean().optional().describe('MFD_NOEXEC_SEAL: the memfd starts with F_SEAL_EXEC'),
     }),
-    'create a memfd filled deterministically from a seed; its size, SHA-256 and seals are remembered for retrieve',
+    'create a memfd filled deterministically from a seed; its size, SHA-256, seals (and pos) are remembered for retrieve',
   ),
   preserve: step(
     'preserve',
@@ -146,6 +153,10 @@ export const STEP_SCHEMAS = {
       session: name,
       tokens: z.record(z.string().regex(/^\d+$/), name).describe('token → memfd id to verify it against'),
       finish: z.boolean().default(true),
+      seals: z
+        .record(name, z.array(seal))
+        .optional()
+        .describe('memfd id → the seals it must come back with, when the kernel is known to change them (the F_SEAL_EXEC widening); default the seals it was created with'),
     }),
     'after a kexec: RETRIEVE_SESSION, RETRIEVE_FD for each token, verify size, SHA-256 and seals, then FINISH',
   ),
@@ -197,6 +208,17 @@ export const STEP_SCHEMAS = {
       .refine((l) => l.contains !== undefined || l.absent !== undefined, 'give contains, absent or both')
       .meta({ anyOf: [{ required: ['contains'] }, { required: ['absent'] }] }),
     'the kernel log (serial console) of the current boot, or of all boots, must contain / must not contain a line matching this regular expression',
+  ),
+  mutate_memfd: step(
+    'mutate_memfd',
+    z.strictObject({
+      id: name,
+      op: z.enum(['ftruncate', 'write-past-eof', 'fallocate', 'punch-hole', 'write', 'mmap-write']),
+      offset: z.number().int().nonnegative().default(0).describe('ftruncate: the new size; fallocate, punch-hole, write, mmap-write: where'),
+      length: z.number().int().positive().optional().describe('fallocate, punch-hole: how many bytes (default a page)'),
+      data: z.string().min(1).optional().describe('write, mmap-write: the bytes (within the size)'),
+    }),
+    'change a memfd the way a program would (a frozen preserved memfd must refuse the size-changing ones with EPERM); a write that succeeds is recorded, so retrieve expects the new contents',
   ),
 } as const;
 

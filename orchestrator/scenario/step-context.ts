@@ -8,6 +8,10 @@ export interface MemfdRecord {
   size: number;
   sha256: string;
   seals: string[];
+  /** The file position set at create, which retrieve verifies. */
+  pos?: number;
+  /** The agent's fd for it (mutate_memfd). */
+  fd?: number;
 }
 
 /** Overrides that turn a scenario into its own negative control, without editing the file. */

@@ -7,6 +7,8 @@ import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
 import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
 import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
+import { createHash } from 'node:crypto';
+import { memfdContents, PATTERN_PAGE } from '../guest/agent-protocol.ts';
 import type { AgentReply } from './agent-port.ts';
 import { parseMilestone } from '../rootfs/milestones.ts';
 import { checkDebugfs } from './debugfs-check.ts';
@@ -31,9 +33,12 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       const m = step.memfd;
       const size = parseSize(m.size, ctx.memoryMiB);
       const started = performance.now();
-      const r = expectOk(step, await call(ctx, { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [] }));
+      const req = { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [], ...(m.pos === undefined ? {} : { pos: m.pos }), ...(m.noexec === true ? { noexec: true } : {}) };
+      const r = expectOk(step, await call(ctx, req));
       if (r.ok) {
-        ctx.memfds.set(m.id, { size: Number(r.size), sha256: String(r.sha256), seals: (r.seals as string[] | undefined) ?? [] });
+        const record = { size: Number(r.size), sha256: String(r.sha256), seals: (r.seals as string[] | undefined) ?? [], fd: Number(r.fd), ...(m.pos === undefined ? {} : { pos: m.pos }) };
+        if (m.holes !== undefined) record.sha256 = await punchHoles(ctx, step, record.fd, { size, seed: m.seed ?? 1, sparse: m.sparse ?? false }, m.holes);
+        ctx.memfds.set(m.id, record);
         if (size >= 64 << 20) ctx.figures[`memfd ${m.id} create+fill+hash ms`] = Math.round(performance.now() - started);
       }
       return r;
@@ -56,6 +61,8 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
     case 'agent':
       return expectOk(step, await call(ctx, step.agent));
+    case 'mutate_memfd':
+      return mutateStep(ctx, step);
     case 'kexec_load': {
       const syscall = ctx.overrides.kexecSyscall ?? step.kexec_load.syscall;
       const r = await loadKexec(ctx.machine, { ...targetImage(ctx), syscall });
@@ -162,6 +169,8 @@ function stepCall(step: Step): string | undefined {
       return OP_CALL.finish;
     case 'agent':
       return OP_CALL[step.agent.op];
+    case 'mutate_memfd':
+      return MUTATE_CALL[step.mutate_memfd.op];
     default:
       return undefined;
   }
@@ -311,12 +320,10 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
     if (want === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}:${step.line}: retrieve names memfd '${id}', which no memfd step created`);
     const f = await call(ctx, { op: 'retrieve-fd', session, token: Number(token) });
     if (!f.ok) throw new StepFailure(`session '${session}' token ${token} (memfd '${id}'): RETRIEVE_FD → ${describeReply(f)}`, diagnosis());
-    const v = await call(ctx, { op: 'verify', session, token: Number(token), size: want.size, sha256: want.sha256, seals: want.seals });
-    const got = { size: Number(v.size), sha256: String(v.sha256), seals: (v.seals as string[] | undefined) ?? [] };
-    const diffs: string[] = [];
-    if (got.size !== want.size) diffs.push(`size: preserved ${want.size}, retrieved ${got.size}`);
-    if (got.sha256 !== want.sha256) diffs.push(`SHA-256 mismatch: preserved ${want.sha256}, retrieved ${got.sha256}`);
-    if ([...got.seals].sort().join(',') !== [...want.seals].sort().join(',')) diffs.push(`seals: preserved [${want.seals.join(',')}], retrieved [${got.seals.join(',')}]`);
+    const wantSeals = step.retrieve.seals?.[id] ?? want.seals;
+    const v = await call(ctx, { op: 'verify', session, token: Number(token), size: want.size, sha256: want.sha256, seals: wantSeals, ...(want.pos === undefined ? {} : { pos: want.pos }) });
+    const got = { size: Number(v.size), sha256: String(v.sha256), seals: (v.seals as string[] | undefined) ?? [], pos: Number(v.pos) };
+    const diffs = retrieveDiffs({ ...want, seals: wantSeals }, got, step.retrieve.seals?.[id] !== undefined);
     if (!v.ok && diffs.length === 0) diffs.push(`verify failed: ${describeReply(v)}`);
     if (diffs.length > 0) throw new StepFailure(`memfd '${id}' (session '${session}', token ${token}) came back different: ${diffs[0] ?? ''}`, diffs);
     verified.push({ token: Number(token), memfd: id, ...got });
@@ -413,4 +420,91 @@ export function parseSize(size: number | string, memoryMiB: number): number {
     default:
       return Math.round(n);
   }
+}
+
+/** The agent call whose errno each mutate_memfd op is (expect_error accepts it from that call only). */
+const MUTATE_CALL: Readonly<Record<string, string>> = {
+  ftruncate: 'ftruncate',
+  'write-past-eof': 'pwrite',
+  fallocate: 'fallocate',
+  'punch-hole': 'fallocate',
+  write: 'pwrite',
+  'mmap-write': 'mmap',
+};
+
+/** How a retrieved memfd differs from what was preserved (empty: it is the same). */
+export function retrieveDiffs(
+  want: { size: number; sha256: string; seals: readonly string[]; pos?: number },
+  got: { size: number; sha256: string; seals: readonly string[]; pos: number },
+  sealsStated = false,
+): string[] {
+  const diffs: string[] = [];
+  if (got.size !== want.size) diffs.push(`size: preserved ${want.size}, retrieved ${got.size}`);
+  if (got.sha256 !== want.sha256) diffs.push(`SHA-256 mismatch: preserved ${want.sha256}, retrieved ${got.sha256}`);
+  if ([...got.seals].sort().join(',') !== [...want.seals].sort().join(',')) {
+    diffs.push(`seals: ${sealsStated ? 'expected' : 'preserved'} [${want.seals.join(',')}], retrieved [${got.seals.join(',')}]`);
+  }
+  if (want.pos !== undefined && got.pos !== want.pos) diffs.push(`pos: preserved ${want.pos}, retrieved ${got.pos}`);
+  return diffs;
+}
+
+type Hole = 'start' | 'middle' | 'end' | { offset: number; length: number };
+
+/** Byte ranges of the named holes in a file of `size` bytes (pages of PATTERN_PAGE; the end one runs to EOF). */
+export function holeRanges(size: number, holes: readonly Hole[]): { offset: number; length: number }[] {
+  const pages = Math.ceil(size / PATTERN_PAGE);
+  return holes.map((h) => {
+    if (typeof h === 'object') return h;
+    const page = h === 'start' ? 0 : h === 'middle' ? Math.floor(pages / 2) : pages - 1;
+    const offset = page * PATTERN_PAGE;
+    return { offset, length: Math.min(size, offset + PATTERN_PAGE) - offset };
+  });
+}
+
+/**
+ * Punches the holes into a fresh memfd and returns its SHA-256 after: the agent's, which must equal
+ * the host's own (the pattern with those ranges zeroed), so a punch that left data fails here.
+ */
+async function punchHoles(ctx: StepContext, step: Step, fd: number, spec: { size: number; seed: number; sparse: boolean }, holes: readonly Hole[]): Promise<string> {
+  let sha = '';
+  const ranges = holeRanges(spec.size, holes);
+  for (const r of ranges) {
+    const reply = await call(ctx, { op: 'mutate-memfd', fd, action: 'punch-hole', offset: r.offset, length: r.length });
+    if (!reply.ok) throw new StepFailure(`punching the hole [${r.offset}, ${r.offset + r.length}) failed: ${describeReply(reply)}`, [JSON.stringify(reply)]);
+    sha = String(reply.sha256);
+  }
+  if (spec.size <= HOST_HASH_MAX) {
+    const want = holedSha256(spec, ranges);
+    if (want !== sha) throw new StepFailure(`after punching its holes the memfd hashes ${sha}, but the pattern with those ranges zeroed hashes ${want}`);
+  }
+  return sha;
+}
+
+/** The host re-derives contents with BigInt arithmetic: fine up to a few MiB. */
+const HOST_HASH_MAX = 8 << 20;
+
+export function holedSha256(spec: { size: number; seed: number; sparse: boolean }, ranges: readonly { offset: number; length: number }[]): string {
+  const bytes = memfdContents(spec);
+  for (const r of ranges) bytes.fill(0, r.offset, Math.min(spec.size, r.offset + r.length));
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * mutate_memfd: the change a program would make. A size change (or any op under expect_error) is
+ * the kernel's to refuse; a write that succeeds must change the contents, and the new SHA-256 is
+ * what retrieve then expects (the write was made to a preserved memfd: it is handed over).
+ */
+async function mutateStep(ctx: StepContext, step: Extract<Step, { kind: 'mutate_memfd' }>): Promise<unknown> {
+  const m = step.mutate_memfd;
+  const rec = ctx.memfds.get(m.id);
+  if (rec?.fd === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}: mutate_memfd names memfd '${m.id}', which no memfd step created`);
+  const req = { op: 'mutate-memfd', fd: rec.fd, action: m.op, offset: m.offset, ...(m.length === undefined ? {} : { length: m.length }), ...(m.data === undefined ? {} : { data: m.data }) };
+  const r = expectOk(step, await call(ctx, req));
+  if (!r.ok) return r;
+  const sha = String(r.sha256);
+  if ((m.op === 'write' || m.op === 'mmap-write') && sha === rec.sha256) {
+    throw new StepFailure(`${m.op} of ${m.data?.length ?? 0} bytes at ${m.offset} into memfd '${m.id}' succeeded but left its SHA-256 unchanged (${sha})`, [JSON.stringify(r)]);
+  }
+  ctx.memfds.set(m.id, { ...rec, size: Number(r.size), sha256: sha });
+  return r;
 }

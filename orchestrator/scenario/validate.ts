@@ -67,6 +67,12 @@ export function validateSteps<D>(steps: readonly (Step & { line: number })[], at
       case 'write_memfd':
         needMemfd(i, step.write_memfd.id, ['write_memfd', 'id']);
         break;
+      case 'mutate_memfd':
+        needMemfd(i, step.mutate_memfd.id, ['mutate_memfd', 'id']);
+        if ((step.mutate_memfd.op === 'write' || step.mutate_memfd.op === 'mmap-write') && step.mutate_memfd.data === undefined) {
+          problems.push(at(i, ['mutate_memfd', 'data'], `${step.mutate_memfd.op} needs data`));
+        }
+        break;
       case 'create_session':
       {
         // With expect_error it is meant to fail, so it creates nothing (a duplicate name is the usual case).

@@ -93,4 +93,10 @@ void jw_seals(struct jw *w, const char *key, unsigned int seals);
 int cmd_serve(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 
+/* ---- ops in their own files (registered in daemon.c's ops table) ---------------------------- */
+
+struct fail;
+/* mutate.c: ftruncate / write past EOF / fallocate / punch-hole / write / mmap-write on a memfd fd. */
+int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f);
+
 #endif

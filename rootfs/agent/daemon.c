@@ -999,6 +999,7 @@ static const struct {
 	{ "finish", op_finish },
 	{ "get-name", op_get_name },
 	{ "exit", op_exit },
+	{ "mutate-memfd", op_mutate_memfd }, /* mutate.c */
 };
 
 static void log_line(const char *dir, const char *s, size_t n)

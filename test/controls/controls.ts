@@ -162,6 +162,29 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'memfd-round-trip', step: 14, control: 'expect live update number 2 (off by one)', variant: body(14, 'log', (l) => ({ ...l, contains: 'luo: Retrieved live update data, liveupdate number: 2' })), reason: lineMissing('luo: Retrieved live update data, liveupdate number: 2', 2) },
   { scenario: 'memfd-round-trip', step: 15, control: 'retrieve without FINISH', variant: body(10, 'retrieve', (r) => ({ ...r, finish: false })), reason: /^expected ENOENT from RETRIEVE_FD, but it succeeded$/ },
 
+  // memfd-attributes
+  { scenario: 'memfd-attributes', step: 9, control: 'the kexec through kexec_load', variant: legacyKexec(9), reason: noHandover(2) },
+  { scenario: 'memfd-attributes', step: 10, control: 'write_memfd odd in its middle hole before the kexec', variant: tamperBefore(9, 'odd', 8192), reason: mismatch('odd'), sample: true },
+
+  // memfd-frozen: without the preserve the mapping is not frozen, so the size changes succeed.
+  { scenario: 'memfd-frozen', step: 3, control: 'the memfd is not preserved (preserve removed)', variant: remove(2), reason: /^expected EPERM from ftruncate, but it succeeded$/, sample: true },
+  { scenario: 'memfd-frozen', step: 4, control: 'the memfd is not preserved (preserve removed), ftruncate step too', variant: (s) => remove(2)(remove(3)(s)), reason: /^expected EPERM from pwrite, but it succeeded$/ },
+  { scenario: 'memfd-frozen', step: 5, control: 'the memfd is not preserved (preserve and earlier EPERM steps removed)', variant: (s) => remove(2)(remove(3)(remove(4)(s))), reason: /^expected EPERM from fallocate, but it succeeded$/ },
+  { scenario: 'memfd-frozen', step: 6, control: 'the memfd is not preserved (preserve and earlier EPERM steps removed)', variant: (s) => remove(2)(remove(3)(remove(4)(remove(5)(s)))), reason: /^expected EPERM from fallocate, but it succeeded$/ },
+  { scenario: 'memfd-frozen', step: 9, control: 'the kexec through kexec_load', variant: legacyKexec(9), reason: noHandover(2) },
+  { scenario: 'memfd-frozen', step: 10, control: 'write_memfd f before the kexec (a write the check does not know of)', variant: tamperBefore(9, 'f', 200), reason: mismatch('f') },
+
+  // memfd-seals
+  { scenario: 'memfd-seals', step: 20, control: 'the kexec through kexec_load', variant: legacyKexec(20), reason: noHandover(2) },
+  { scenario: 'memfd-seals', step: 21, control: 'write_memfd seal before the kexec', variant: tamperBefore(20, 'seal'), reason: mismatch('seal'), sample: true },
+  {
+    scenario: 'memfd-seals',
+    step: 22,
+    control: 'expect the seals it was created with ([exec]: no widening)',
+    variant: body(22, 'retrieve', (r) => ({ session: r.session, tokens: r.tokens, finish: r.finish })),
+    reason: /^memfd 'noexec' \(session 'noexec', token 1\) came back different: seals: preserved \[exec\], retrieved \[shrink,grow,write,future-write,exec\]$/,
+  },
+
   // multi-session
   { scenario: 'multi-session', step: 9, control: 'the first kexec through kexec_load', variant: legacyKexec(9), reason: noHandover(2) },
   { scenario: 'multi-session', step: 10, control: 'write_memfd ma before the kexec', variant: tamperBefore(9, 'ma'), reason: mismatch('ma') },
