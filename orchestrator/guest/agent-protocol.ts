@@ -95,7 +95,34 @@ export interface RequestFields {
   finish: SessionRef & { reserved?: number };
   'get-name': SessionRef & { reserved?: number };
   exit: Record<never, never>;
+  /**
+   * An ioctl with a hand-made cmd, _IOC(dir, type, nr, bits), on the daemon's /dev/liveupdate or a
+   * session fd: `len` zero bytes (default 72) whose first u32 is `argsz` (default len), the last
+   * byte `tail`. Failures name the call "ioctl(raw)".
+   */
+  'ioctl-raw': ({ target: 'device' } | ({ target: 'session' } & SessionRef)) & {
+    nr: number;
+    type?: number;
+    dir?: 0 | 1 | 2 | 3;
+    bits?: number;
+    len?: number;
+    argsz?: number;
+    tail?: number;
+  };
+  /**
+   * PRESERVE_FD of a file made for it: a dup() or a reopened /proc/self/fd/N of `memfd`, a pipe's
+   * read end, an unlinked O_TMPFILE or a linked new file in `dir`, an existing file at `path`
+   * (whose filesystem must be `fs`, else EXDEV from "statfs"), a hugetlb memfd.
+   */
+  'preserve-as': SessionRef & { token: Token; as: PreserveAs; memfd?: string; dir?: string; path?: string; fs?: FsName };
+  /** open(/dev/liveupdate) again while the daemon holds it. */
+  'open-device': Record<never, never>;
+  /** RETRIEVE_FD of one token twice; both fds fstat'ed (and compared with kcmp). */
+  'same-file': SessionRef & { token: Token };
 }
+
+export type PreserveAs = 'dup' | 'proc-fd' | 'pipe' | 'tmpfile' | 'linked' | 'path' | 'hugetlb';
+export type FsName = 'tmpfs' | 'ramfs' | 'hugetlbfs' | 'other';
 
 export type Op = keyof RequestFields;
 export type AgentRequest<O extends Op = Op> = { [K in O]: { op: K } & RequestFields[K] }[O];
@@ -179,6 +206,10 @@ export interface ReplyFields {
   finish: { session: string };
   'get-name': { session: string; name: string };
   exit: { closedSessions: number; closedMemfds: number };
+  'ioctl-raw': { cmd: number; len: number; argsz: number; result: number; session?: string };
+  'preserve-as': { session: string; token: Token; as: PreserveAs; ino?: number; nlink?: number; fileType?: string; fs?: FsName; sameInodeAsMemfd?: boolean };
+  'open-device': { device: string; opened: true };
+  'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null };
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];
@@ -281,6 +312,10 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   finish: { session: 'string' },
   'get-name': { session: 'string', name: 'string' },
   exit: { closedSessions: 'number', closedMemfds: 'number' },
+  'ioctl-raw': { cmd: 'number', len: 'number', argsz: 'number', result: 'number' },
+  'preserve-as': { session: 'string', token: 'token', as: 'string' },
+  'open-device': { device: 'string', opened: 'boolean' },
+  'same-file': { session: 'string', token: 'token', fds: 'array', ino: 'array', dev: 'array', sameInode: 'boolean' },
 };
 
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };
