@@ -117,7 +117,7 @@ export interface RequestFields {
   'preserve-as': SessionRef & { token: Token; as: PreserveAs; memfd?: string; dir?: string; path?: string; fs?: FsName };
   /** open(/dev/liveupdate) again while the daemon holds it. */
   'open-device': Record<never, never>;
-  /** RETRIEVE_FD of one token twice; both fds fstat'ed (and compared with kcmp). */
+  /** RETRIEVE_FD of one token twice; both fds fstat'ed, and compared with kcmp (else by their shared file position). */
   'same-file': SessionRef & { token: Token };
 }
 
@@ -209,7 +209,7 @@ export interface ReplyFields {
   'ioctl-raw': { cmd: number; len: number; argsz: number; result: number; session?: string };
   'preserve-as': { session: string; token: Token; as: PreserveAs; ino?: number; nlink?: number; fileType?: string; fs?: FsName; sameInodeAsMemfd?: boolean };
   'open-device': { device: string; opened: true };
-  'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null };
+  'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null; sameFileBy?: 'kcmp' | 'f_pos' };
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];

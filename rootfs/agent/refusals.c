@@ -14,7 +14,7 @@
  *                (statfs; else call "statfs", EXDEV), so a check claims only what it tests.
  *   open-device  open() /dev/liveupdate a second time (the daemon holds it): call "open".
  *   same-file    {session, token}  RETRIEVE_FD twice; fstat both: ino, dev, sameInode, and
- *                sameFile (kcmp KCMP_FILE; null when kcmp is unavailable).
+ *                sameFile (kcmp KCMP_FILE, or else whether moving one fd's position moves the other's).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -328,10 +328,22 @@ int op_same_file(const struct jval *req, struct jw *body, struct fail *f)
 	jw_end_arr(body);
 	jw_bool(body, "sameInode", a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	k = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fd[0], fd[1]);
-	if (k < 0)
-		jw_null(body, "sameFile");
-	else
+	if (k >= 0) {
 		jw_bool(body, "sameFile", k == 0);
+		jw_str(body, "sameFileBy", "kcmp");
+	} else {
+		/* No kcmp (CONFIG_KCMP=n): two fds of one struct file share its position. */
+		off_t pos = lseek(fd[0], 0, SEEK_CUR), moved;
+
+		if (pos < 0 || lseek(fd[0], pos + 1, SEEK_SET) < 0) {
+			jw_null(body, "sameFile");
+		} else {
+			moved = lseek(fd[1], 0, SEEK_CUR);
+			jw_bool(body, "sameFile", moved == pos + 1);
+			jw_str(body, "sameFileBy", "f_pos");
+			lseek(fd[0], pos, SEEK_SET);
+		}
+	}
 	close(fd[0]);
 	close(fd[1]);
 	return 0;
