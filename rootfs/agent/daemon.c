@@ -116,14 +116,20 @@ static void *xrealloc(void *p, size_t size)
 	return p;
 }
 
+static int vfailf(struct fail *f, int err, const char *call, const char *fmt, va_list ap)
+{
+	f->err = err;
+	snprintf(f->call, sizeof(f->call), "%s", call);
+	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	return -1;
+}
+
 static int failf(struct fail *f, int err, const char *call, const char *fmt, ...)
 {
 	va_list ap;
 
-	f->err = err;
-	snprintf(f->call, sizeof(f->call), "%s", call);
 	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	vfailf(f, err, call, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -985,10 +991,8 @@ int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
 {
 	va_list ap;
 
-	f->err = err;
-	snprintf(f->call, sizeof(f->call), "%s", call);
 	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	vfailf(f, err, call, fmt, ap);
 	va_end(ap);
 	return -1;
 }

@@ -85,6 +85,9 @@ const expectErrno = (i: number, errno: string) => change(i, (st) => ({ ...st, ex
 /** Fields of agent step i's request (or its `expect`) changed. */
 const agentWith = (i: number, patch: Record<string, unknown>) => body(i, 'agent', (a) => ({ ...a, ...patch }));
 
+/** A memfd no step preserves. */
+const freshMemfd: Step = { kind: 'memfd', memfd: { id: 'n', size: '4K', seed: 88 } };
+
 /** Exec step i runs `argv` instead. */
 const execInstead = (i: number, argv: string[]) => change(i, (st) => ({ ...st, exec: argv }) as LinedStep);
 
@@ -212,8 +215,8 @@ export const CONTROLS: readonly Control[] = [
 
   // luo-refuses: cold boot only; the refused file made acceptable, the accepted one refused.
   { scenario: 'luo-refuses', step: 3, control: 'm not preserved before (preserve removed): the dup is the first', variant: remove(2), reason: succeeded('EBUSY', 'PRESERVE_FD'), sample: true },
-  { scenario: 'luo-refuses', step: 4, control: 'm not preserved before (preserve removed): the reopened file is the first', variant: remove(2), reason: succeeded('EBUSY', 'PRESERVE_FD') },
-  { scenario: 'luo-refuses', step: 6, control: 'm not preserved before (preserve removed)', variant: remove(2), reason: succeeded('EBUSY', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 4, control: 'a memfd never preserved (n) reopened instead', variant: (s) => insertBefore(4, freshMemfd)(agentWith(4, { memfd: 'n' })(s)), reason: succeeded('EBUSY', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 6, control: 'a memfd never preserved (n) instead', variant: (s) => insertBefore(6, freshMemfd)(body(6, 'preserve', (p) => ({ ...p, memfd: 'n' }))(s)), reason: succeeded('EBUSY', 'PRESERVE_FD') },
   { scenario: 'luo-refuses', step: 7, control: 'an O_TMPFILE in /tmp instead of the pipe', variant: agentWith(7, { as: 'tmpfile', dir: '/tmp' }), reason: succeeded('ENOENT', 'PRESERVE_FD') },
   { scenario: 'luo-refuses', step: 8, control: 'an O_TMPFILE (unlinked) instead of the linked file', variant: agentWith(8, { as: 'tmpfile' }), reason: succeeded('ENOENT', 'PRESERVE_FD') },
   { scenario: 'luo-refuses', step: 9, control: 'a linked file instead of the O_TMPFILE', variant: agentWith(9, { as: 'linked' }), reason: agentFailed('ENOENT') },
