@@ -97,7 +97,34 @@ export interface RequestFields {
   exit: Record<never, never>;
   /** A change by fd number (create-memfd's or retrieve-fd's), in rootfs/agent/mutate.c. */
   'mutate-memfd': { fd: number; action: MutateAction; offset?: number; length?: number; data?: string };
+  /**
+   * An ioctl with a hand-made cmd, _IOC(dir, type, nr, bits), on the daemon's /dev/liveupdate or a
+   * session fd: `len` zero bytes (default 72) whose first u32 is `argsz` (default len), the last
+   * byte `tail`. Failures name the call "ioctl(raw)".
+   */
+  'ioctl-raw': ({ target: 'device' } | ({ target: 'session' } & SessionRef)) & {
+    nr: number;
+    type?: number;
+    dir?: 0 | 1 | 2 | 3;
+    bits?: number;
+    len?: number;
+    argsz?: number;
+    tail?: number;
+  };
+  /**
+   * PRESERVE_FD of a file made for it: a dup() or a reopened /proc/self/fd/N of `memfd`, a pipe's
+   * read end, an unlinked O_TMPFILE or a linked new file in `dir`, an existing file at `path`
+   * (whose filesystem must be `fs`, else EXDEV from "statfs"), a hugetlb memfd.
+   */
+  'preserve-as': SessionRef & { token: Token; as: PreserveAs; memfd?: string; dir?: string; path?: string; fs?: FsName };
+  /** open(/dev/liveupdate) again while the daemon holds it. */
+  'open-device': Record<never, never>;
+  /** RETRIEVE_FD of one token twice; both fds fstat'ed, and compared with kcmp (else by their shared file position). */
+  'same-file': SessionRef & { token: Token };
 }
+
+export type PreserveAs = 'dup' | 'proc-fd' | 'pipe' | 'tmpfile' | 'linked' | 'path' | 'hugetlb';
+export type FsName = 'tmpfs' | 'ramfs' | 'hugetlbfs' | 'other';
 
 export type MutateAction = 'ftruncate' | 'write-past-eof' | 'fallocate' | 'punch-hole' | 'write' | 'mmap-write';
 
@@ -185,6 +212,10 @@ export interface ReplyFields {
   exit: { closedSessions: number; closedMemfds: number };
   /** The file after the change: its size, allocated bytes and SHA-256. */
   'mutate-memfd': { fd: number; action: MutateAction; written?: number; size: number; allocated: number; sha256: string };
+  'ioctl-raw': { cmd: number; len: number; argsz: number; result: number; session?: string };
+  'preserve-as': { session: string; token: Token; as: PreserveAs; ino?: number; nlink?: number; fileType?: string; fs?: FsName; sameInodeAsMemfd?: boolean };
+  'open-device': { device: string; opened: true };
+  'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null; sameFileBy?: 'kcmp' | 'f_pos' };
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];
@@ -288,6 +319,10 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   'get-name': { session: 'string', name: 'string' },
   exit: { closedSessions: 'number', closedMemfds: 'number' },
   'mutate-memfd': { fd: 'number', action: 'string', size: 'number', allocated: 'number', sha256: 'string' },
+  'ioctl-raw': { cmd: 'number', len: 'number', argsz: 'number', result: 'number' },
+  'preserve-as': { session: 'string', token: 'token', as: 'string' },
+  'open-device': { device: 'string', opened: 'boolean' },
+  'same-file': { session: 'string', token: 'token', fds: 'array', ino: 'array', dev: 'array', sameInode: 'boolean' },
 };
 
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };

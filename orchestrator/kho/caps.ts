@@ -49,6 +49,8 @@ export interface KhoCapabilities {
   /** Sub-blob names under out/sub_fdts and in/sub_fdts. */
   readonly outSubtrees: readonly string[];
   readonly inSubtrees: readonly string[];
+  /** hugetlbfs is in /proc/filesystems (CONFIG_HUGETLBFS): MFD_HUGETLB memfds can be made. Unknown when the probe predates it. */
+  readonly hugetlbfs?: boolean;
 }
 
 export type Capability =
@@ -82,6 +84,7 @@ echo "out_luo=$(b64 "$k/out/sub_fdts/LUO")"
 echo "in_luo=$(b64 "$k/in/sub_fdts/LUO")"
 echo "out_fdt_b64=$(b64 "$k/out/fdt")"
 echo "in_fdt_b64=$(b64 "$k/in/fdt")"
+echo "filesystems=$(awk '{ print $NF }' /proc/filesystems | tr '\\n' ' ')"
 `;
 
 /** Probes the running guest (one exec). */
@@ -149,6 +152,7 @@ export function parseCapabilityProbe(text: string): KhoCapabilities {
     ...(khoCompatible === undefined ? {} : { khoCompatible }),
     outSubtrees: words('out_subtrees'),
     inSubtrees: words('in_subtrees'),
+    ...(kv.has('filesystems') ? { hugetlbfs: words('filesystems').includes('hugetlbfs') } : {}),
   };
 }
 
@@ -201,7 +205,7 @@ export function missingCapability(caps: KhoCapabilities, need: readonly Capabili
  * What a scenario or a step may say it `requires`. Each is read from the interface the running
  * kernel exposes (reference §4.3), never from its version number.
  */
-export const REQUIREMENTS = ['kho', 'liveupdate', 'memfd-seals', 'get-name', 'kexec-metadata', 'luo-raw', 'out-fdt', 'in-fdt'] as const;
+export const REQUIREMENTS = ['kho', 'liveupdate', 'memfd-seals', 'get-name', 'kexec-metadata', 'luo-raw', 'out-fdt', 'in-fdt', 'hugetlbfs'] as const;
 export type Requirement = (typeof REQUIREMENTS)[number];
 
 /** Probes that need a LUO call, not a file: only run when a step asks for them. */
@@ -233,6 +237,8 @@ export function unmetRequirement(caps: KhoCapabilities, need: Requirement, runti
       return kexecMetadata ? undefined : `${WHY.kexecMetadata} ${on}`;
     case 'luo-raw':
       return caps.luoFormat === 'raw' ? undefined : `${WHY.luoRaw} (format: ${caps.luoFormat}) ${on}`;
+    case 'hugetlbfs':
+      return caps.hugetlbfs === true ? undefined : `no hugetlbfs in /proc/filesystems (CONFIG_HUGETLBFS unset): no MFD_HUGETLB memfd can be made ${on}`;
     case 'get-name':
       return runtime.getName === false ? `LIVEUPDATE_SESSION_GET_NAME is refused (7.2+ only) ${on}` : undefined;
     default:

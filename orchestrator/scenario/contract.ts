@@ -30,6 +30,7 @@ export const PROMISES = [
   // Which files LUO refuses (luo_file.c:230-313).
   { id: 'refuse.no-handler', promise: 'files no handler takes are ENOENT: /dev/null, a pipe, a regular file, a linked tmpfs file, a hugetlb memfd', source: 'luo_file.c:251-264; memfd_luo.c:580-586' },
   { id: 'refuse.same-inode', promise: 'the same inode twice is EBUSY: the same fd, a dup(), /proc/self/fd/N, another session', source: 'luo_file.c:266-269; memfd_luo.c:588-591' },
+  { id: 'accept.unlinked-shmem', promise: 'an unlinked shmem file that is no memfd (O_TMPFILE on tmpfs) is accepted', source: 'memfd_luo.c:580-586' },
   { id: 'refuse.duplicate-token', promise: 'a token used twice in a session is EEXIST', source: 'luo_file.c:238-239' },
   // The ioctl contract (luo_core.c:380-414, luo_session.c:376-437).
   { id: 'ioctl.nr-range', promise: 'an ioctl number out of range is EINVAL (not ENOTTY)', source: 'luo_core.c:396-397; luo_session.c:415-418' },

@@ -162,7 +162,17 @@ export const STEP_SCHEMAS = {
   ),
   session_absent: step('session_absent', name, 'after a kexec: RETRIEVE_SESSION must fail with ENOENT'),
   finish: step('finish', z.strictObject({ session: name, reserved: z.number().int().default(0) }), 'LIVEUPDATE_SESSION_FINISH'),
-  agent: step('agent', z.looseObject({ op: z.string().min(1) }), 'a raw guest-agent request, for checks the other steps do not cover'),
+  agent: step(
+    'agent',
+    z.looseObject({
+      op: z.string().min(1),
+      expect: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe('fields the reply must carry with exactly these values (not sent to the agent); a field the reply lacks fails the step'),
+    }),
+    'a raw guest-agent request, for checks the other steps do not cover',
+  ),
   kselftest: step(
     'kselftest',
     z.strictObject({ test: z.enum(KSELFTESTS), stage: z.union([z.literal(1), z.literal(2)]).optional() }),

@@ -59,8 +59,10 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     }
     case 'finish':
       return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
-    case 'agent':
-      return expectOk(step, await call(ctx, step.agent));
+    case 'agent': {
+      const { expect, ...req } = step.agent;
+      return expectReply(expect, expectOk(step, await call(ctx, req)));
+    }
     case 'mutate_memfd':
       return mutateStep(ctx, step);
     case 'kexec_load': {
@@ -142,6 +144,22 @@ export function expectOk(step: Step, r: AgentReply): AgentReply {
   return r;
 }
 
+/**
+ * The reply carries every field of `expect` with exactly that value (compared as JSON): a field
+ * the reply lacks fails, so a check never passes on what the agent did not report.
+ */
+export function expectReply(expect: Readonly<Record<string, unknown>> | undefined, r: AgentReply): AgentReply {
+  if (expect === undefined) return r;
+  const reply = r as Readonly<Record<string, unknown>>;
+  for (const [key, want] of Object.entries(expect)) {
+    if (!(key in reply)) throw new StepFailure(`the reply has no '${key}' (expected ${JSON.stringify(want)})`, [JSON.stringify(r)]);
+    if (JSON.stringify(reply[key]) !== JSON.stringify(want)) {
+      throw new StepFailure(`the reply's '${key}' is ${JSON.stringify(reply[key])}, expected ${JSON.stringify(want)}`, [JSON.stringify(r)]);
+    }
+  }
+  return r;
+}
+
 /** The agent ops whose errno is one LUO ioctl's answer. */
 const OP_CALL: Readonly<Record<string, string>> = {
   'create-session': 'CREATE_SESSION',
@@ -151,6 +169,10 @@ const OP_CALL: Readonly<Record<string, string>> = {
   'retrieve-fd': 'RETRIEVE_FD',
   finish: 'FINISH',
   'get-name': 'GET_NAME',
+  'ioctl-raw': 'ioctl(raw)',
+  'preserve-as': 'PRESERVE_FD',
+  'open-device': 'open',
+  'same-file': 'RETRIEVE_FD',
 };
 
 /**

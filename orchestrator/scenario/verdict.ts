@@ -36,8 +36,10 @@ export type Verdict = Pick<ScenarioResult, 'status'> & { outcome?: Outcome; mess
 const CHECK_KINDS: ReadonlySet<string> = new Set(['retrieve', 'session_absent', 'debugfs', 'log', 'kselftest', 'exec', 'kexec']);
 
 /** The indexes of a scenario's checking steps: a scenario whose every check was skipped is skipped. */
-export function checkSteps(steps: readonly { kind: string; expect_error?: unknown }[]): Set<number> {
-  return new Set(steps.flatMap((s, i) => (CHECK_KINDS.has(s.kind) || s.expect_error !== undefined ? [i] : [])));
+export function checkSteps(steps: readonly { kind: string; expect_error?: unknown; promise?: unknown }[]): Set<number> {
+  // A step that names a promise checks it, whatever its kind (an agent request with `expect:`, a
+  // create_session that must work).
+  return new Set(steps.flatMap((s, i) => (CHECK_KINDS.has(s.kind) || s.expect_error !== undefined || s.promise !== undefined ? [i] : [])));
 }
 
 /**

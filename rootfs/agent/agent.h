@@ -93,9 +93,25 @@ void jw_seals(struct jw *w, const char *key, unsigned int seals);
 int cmd_serve(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 
-/* ---- ops in their own files (registered in daemon.c's ops table) ---------------------------- */
+/* ---- for ops in their own files (refusals.c): the daemon's tables and failures -------------- */
 
 struct fail;
+int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int agent_sysfail(struct fail *f, const char *call, const char *what);
+/* The session fd the request's "session" (and "direction") names, or -1 with f set. */
+int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *body, struct fail *f);
+/* The fd of a memfd the agent created, or -1. */
+int agent_memfd_fd(const char *id);
+/* /dev/liveupdate as the daemon opened it (its path). */
+const char *agent_device(void);
+
+/* refusals.c */
+int op_ioctl_raw(const struct jval *req, struct jw *body, struct fail *f);
+int op_preserve_as(const struct jval *req, struct jw *body, struct fail *f);
+int op_open_device(const struct jval *req, struct jw *body, struct fail *f);
+int op_same_file(const struct jval *req, struct jw *body, struct fail *f);
+
 /* mutate.c: ftruncate / write past EOF / fallocate / punch-hole / write / mmap-write on a memfd fd. */
 int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f);
 

@@ -116,14 +116,20 @@ static void *xrealloc(void *p, size_t size)
 	return p;
 }
 
+static int vfailf(struct fail *f, int err, const char *call, const char *fmt, va_list ap)
+{
+	f->err = err;
+	snprintf(f->call, sizeof(f->call), "%s", call);
+	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	return -1;
+}
+
 static int failf(struct fail *f, int err, const char *call, const char *fmt, ...)
 {
 	va_list ap;
 
-	f->err = err;
-	snprintf(f->call, sizeof(f->call), "%s", call);
 	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	vfailf(f, err, call, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -979,6 +985,44 @@ static int op_exit(const struct jval *req, struct jw *body, struct fail *f)
 	return 0;
 }
 
+/* ---- for ops in their own files (agent.h) ------------------------------------------------ */
+
+int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfailf(f, err, call, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int agent_sysfail(struct fail *f, const char *call, const char *what)
+{
+	return sysfail(f, call, what);
+}
+
+int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *body, struct fail *f)
+{
+	struct session_ent *s = req_session(req, prefer_incoming, body, f);
+
+	if (s)
+		jw_str(body, "direction", s->incoming ? "incoming" : "outgoing");
+	return s ? s->fd : -1;
+}
+
+int agent_memfd_fd(const char *id)
+{
+	struct memfd_ent *m = find_memfd(id);
+
+	return m ? m->fd : -1;
+}
+
+const char *agent_device(void)
+{
+	return st.device;
+}
+
 static const struct {
 	const char *name;
 	op_fn run;
@@ -1000,6 +1044,7 @@ static const struct {
 	{ "get-name", op_get_name },
 	{ "exit", op_exit },
 	{ "mutate-memfd", op_mutate_memfd }, /* mutate.c */
+	{ "ioctl-raw", op_ioctl_raw }, { "preserve-as", op_preserve_as }, { "open-device", op_open_device }, { "same-file", op_same_file },
 };
 
 static void log_line(const char *dir, const char *s, size_t n)

@@ -82,11 +82,23 @@ const preserveAgain = (i: number, name: string) =>
 
 const expectErrno = (i: number, errno: string) => change(i, (st) => ({ ...st, expect_error: errno }));
 
+/** Fields of agent step i's request (or its `expect`) changed. */
+const agentWith = (i: number, patch: Record<string, unknown>) => body(i, 'agent', (a) => ({ ...a, ...patch }));
+
+/** A memfd no step preserves. */
+const freshMemfd: Step = { kind: 'memfd', memfd: { id: 'n', size: '4K', seed: 88 } };
+
+/** Exec step i runs `argv` instead. */
+const execInstead = (i: number, argv: string[]) => change(i, (st) => ({ ...st, exec: argv }) as LinedStep);
+
 // ---- reasons -----------------------------------------------------------------------------------
 
 const noHandover = (boot: number) => new RegExp(`^the handover did not arrive: boot ${boot}'s console has no 'KHO: found kexec handover data'`);
 const mismatch = (id: string) => new RegExp(`^memfd '${id}' \\(session '[^']+', token \\d+\\) came back different: SHA-256 mismatch`);
 const arrived = (session: string) => new RegExp(`^session '${session}' arrived after the kexec, but it should have been dropped$`);
+const succeeded = (errno: string, call: string) => new RegExp(`^expected ${errno} from ${call.replace(/[()]/g, '\\$&')}, but it succeeded$`);
+const gotInstead = (want: string, call: string, got: string) => new RegExp(`^expected ${want} from ${call.replace(/[()]/g, '\\$&')}, got ${got}\\b`);
+const agentFailed = (errno: string) => new RegExp(`^agent failed: ${errno}\\b`);
 const lineMissing = (re: string, boot: number) => new RegExp(`^no line matching /${re.replace(/[$()[\]\\^.*+?|{}]/g, '\\$&')}/ on boot ${boot}'s console`);
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -113,6 +125,60 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'holder-dies', step: 7, control: 'the kexec through kexec_load', variant: legacyKexec(7), reason: noHandover(2) },
   { scenario: 'holder-dies', step: 8, control: 'the holder is not killed (kill_holder removed)', variant: remove(3), reason: arrived('doomed'), sample: true },
   { scenario: 'holder-dies', step: 9, control: 'write_memfd keep before the kexec', variant: tamperBefore(7, 'keep'), reason: mismatch('keep') },
+
+  // incoming-sessions: one kexec, then the incoming sessions' contract; a second kexec.
+  { scenario: 'incoming-sessions', step: 6, control: 'the kexec through kexec_load', variant: legacyKexec(6), reason: noHandover(2) },
+  {
+    scenario: 'incoming-sessions',
+    step: 9,
+    control: 'to an outgoing session of that name (created first) instead',
+    variant: (s) => insertBefore(9, { kind: 'create_session', create_session: 'in1' })(agentWith(9, { direction: 'outgoing' })(s)),
+    reason: succeeded('EINVAL', 'PRESERVE_FD'),
+    sample: true,
+  },
+  {
+    scenario: 'incoming-sessions',
+    step: 10,
+    control: 'the retrieved session closed first (then it is gone: ENOENT)',
+    variant: insertBefore(10, { kind: 'agent', agent: { op: 'close-session', session: 'in1', direction: 'incoming' } }),
+    reason: gotInstead('EINVAL', 'RETRIEVE_SESSION', 'ENOENT'),
+  },
+  { scenario: 'incoming-sessions', step: 11, control: 'a token never preserved (2): RETRIEVE_FD is ENOENT', variant: agentWith(11, { token: 2 }), reason: agentFailed('ENOENT') },
+  { scenario: 'incoming-sessions', step: 12, control: 'expect the name in2', variant: agentWith(12, { expect: { name: 'in2' } }), reason: /^the reply's 'name' is "in1", expected "in2"$/ },
+  {
+    scenario: 'incoming-sessions',
+    step: 13,
+    control: 'an outgoing in1 created before it (the outgoing name taken)',
+    variant: insertBefore(13, { kind: 'create_session', create_session: 'in1' }),
+    reason: /^create session failed: EEXIST\b/,
+  },
+  { scenario: 'incoming-sessions', step: 14, control: 'reserved 0', variant: agentWith(14, { reserved: 0 }), reason: succeeded('EINVAL', 'FINISH') },
+  { scenario: 'incoming-sessions', step: 16, control: 'the second FINISH sent to the outgoing in1 (EINVAL)', variant: agentWith(16, { direction: 'outgoing' }), reason: agentFailed('EINVAL') },
+  { scenario: 'incoming-sessions', step: 19, control: 'in2 not closed (close-session removed): still open, EINVAL', variant: remove(18), reason: gotInstead('ENOENT', 'RETRIEVE_SESSION', 'EINVAL') },
+  { scenario: 'incoming-sessions', step: 20, control: 'the second kexec through kexec_load', variant: legacyKexec(20), reason: noHandover(3) },
+  { scenario: 'incoming-sessions', step: 21, control: 'in2 preserved again before the second kexec', variant: preserveAgain(20, 'in2'), reason: arrived('in2') },
+
+  // ioctl-contract: cold boot; each call made to succeed, to hit another rule, or the errno expectation tampered.
+  { scenario: 'ioctl-contract', step: 1, control: 'expect ENOTTY (what the uapi DOC says) instead of EINVAL', variant: expectErrno(1, 'ENOTTY'), reason: gotInstead('ENOTTY', 'ioctl(raw)', 'EINVAL') },
+  { scenario: 'ioctl-contract', step: 2, control: 'nr 0x43 (GET_NAME, in range)', variant: agentWith(2, { nr: 0x43 }), reason: succeeded('EINVAL', 'ioctl(raw)') },
+  { scenario: 'ioctl-contract', step: 3, control: 'nr 0x43 (GET_NAME, in range)', variant: agentWith(3, { nr: 0x43 }), reason: succeeded('EINVAL', 'ioctl(raw)') },
+  { scenario: 'ioctl-contract', step: 4, control: 'type 0xBA: CREATE_SESSION itself, refusing the empty name (EINVAL)', variant: agentWith(4, { type: 0xba }), reason: gotInstead('ENOTTY', 'ioctl(raw)', 'EINVAL') },
+  { scenario: 'ioctl-contract', step: 5, control: 'no size or direction bits: CREATE_SESSION itself, refusing the empty name (EINVAL)', variant: agentWith(5, { dir: 0, bits: 0 }), reason: gotInstead('ENOTTY', 'ioctl(raw)', 'EINVAL') },
+  { scenario: 'ioctl-contract', step: 6, control: 'no size or direction bits: GET_NAME itself', variant: agentWith(6, { dir: 0, bits: 0 }), reason: succeeded('ENOTTY', 'ioctl(raw)') },
+  { scenario: 'ioctl-contract', step: 7, control: 'structSize 72', variant: agentWith(7, { structSize: 72 }), reason: succeeded('EINVAL', 'CREATE_SESSION') },
+  { scenario: 'ioctl-contract', step: 8, control: 'len 72', variant: agentWith(8, { len: 72 }), reason: succeeded('EINVAL', 'ioctl(raw)') },
+  { scenario: 'ioctl-contract', step: 9, control: 'a non-zero extra byte (junk)', variant: agentWith(9, { junk: true }), reason: agentFailed('E2BIG') },
+  { scenario: 'ioctl-contract', step: 10, control: 'the extra bytes zero (no junk)', variant: agentWith(10, { junk: false }), reason: succeeded('E2BIG', 'CREATE_SESSION') },
+  { scenario: 'ioctl-contract', step: 11, control: 'the last byte non-zero (tail 1)', variant: agentWith(11, { tail: 1 }), reason: agentFailed('E2BIG') },
+  { scenario: 'ioctl-contract', step: 12, control: 'the extra bytes zero (tail 0)', variant: agentWith(12, { tail: 0 }), reason: succeeded('E2BIG', 'ioctl(raw)') },
+  { scenario: 'ioctl-contract', step: 13, control: 'expect ENOENT (an unknown token) instead of EINVAL', variant: expectErrno(13, 'ENOENT'), reason: gotInstead('ENOENT', 'RETRIEVE_FD', 'EINVAL') },
+  { scenario: 'ioctl-contract', step: 14, control: 'expect EBUSY instead of EINVAL', variant: expectErrno(14, 'EBUSY'), reason: gotInstead('EBUSY', 'FINISH', 'EINVAL') },
+  { scenario: 'ioctl-contract', step: 15, control: 'expect the name d', variant: agentWith(15, { expect: { name: 'd' } }), reason: /^the reply's 'name' is "c", expected "d"$/, sample: true },
+  { scenario: 'ioctl-contract', step: 16, control: 'reserved 0', variant: agentWith(16, { reserved: 0 }), reason: succeeded('EINVAL', 'GET_NAME') },
+  { scenario: 'ioctl-contract', step: 17, control: 'expect ENOENT (no device) instead of EBUSY', variant: expectErrno(17, 'ENOENT'), reason: gotInstead('ENOENT', 'open', 'EBUSY') },
+  { scenario: 'ioctl-contract', step: 18, control: 'a name of 64 bytes', variant: agentWith(18, { name: 'a'.repeat(64) }), reason: agentFailed('EINVAL') },
+  { scenario: 'ioctl-contract', step: 19, control: 'expect 62 of the 63 bytes', variant: agentWith(19, { expect: { name: 'a'.repeat(62) } }), reason: /^the reply's 'name' is "a{63}", expected "a{62}"$/ },
+  { scenario: 'ioctl-contract', step: 20, control: 'a name of 63 bytes', variant: agentWith(20, { name: 'b'.repeat(63) }), reason: succeeded('EINVAL', 'CREATE_SESSION') },
 
   // ioctl-errors: cold boot only; each call made to succeed, or the errno expectation tampered.
   { scenario: 'ioctl-errors', step: 0, control: 'expect EEXIST instead of ENOENT', variant: expectErrno(0, 'EEXIST'), reason: /^expected EEXIST from RETRIEVE_SESSION, got ENOENT\b/, sample: true },
@@ -147,6 +213,27 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'load-early', step: 4, control: 'the early kexec_load through kexec_load (legacy)', variant: body(0, 'kexec_load', () => ({ syscall: 'legacy' as const })), reason: noHandover(2), sample: true },
   { scenario: 'load-early', step: 5, control: 'write_memfd m before the kexec', variant: tamperBefore(4, 'm', 4096), reason: mismatch('m'), sample: true },
 
+  // luo-refuses: cold boot only; the refused file made acceptable, the accepted one refused.
+  { scenario: 'luo-refuses', step: 3, control: 'm not preserved before (preserve removed): the dup is the first', variant: remove(2), reason: succeeded('EBUSY', 'PRESERVE_FD'), sample: true },
+  { scenario: 'luo-refuses', step: 4, control: 'a memfd never preserved (n) reopened instead', variant: (s) => insertBefore(4, freshMemfd)(agentWith(4, { memfd: 'n' })(s)), reason: succeeded('EBUSY', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 6, control: 'a memfd never preserved (n) instead', variant: (s) => insertBefore(6, freshMemfd)(body(6, 'preserve', (p) => ({ ...p, memfd: 'n' }))(s)), reason: succeeded('EBUSY', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 7, control: 'an O_TMPFILE in /tmp instead of the pipe', variant: agentWith(7, { as: 'tmpfile', dir: '/tmp' }), reason: succeeded('ENOENT', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 8, control: 'an O_TMPFILE (unlinked) instead of the linked file', variant: agentWith(8, { as: 'tmpfile' }), reason: succeeded('ENOENT', 'PRESERVE_FD') },
+  { scenario: 'luo-refuses', step: 9, control: 'a linked file instead of the O_TMPFILE', variant: agentWith(9, { as: 'linked' }), reason: agentFailed('ENOENT') },
+  { scenario: 'luo-refuses', step: 10, control: 'mkdir below /proc', variant: execInstead(10, ['mkdir', '-p', '/proc/refuses-ramfs']), reason: /^mkdir -p \/proc\/refuses-ramfs exited \d+, expected 0$/ },
+  { scenario: 'luo-refuses', step: 11, control: 'mount on a directory that does not exist', variant: execInstead(11, ['mount', '-t', 'ramfs', 'ramfs', '/run/no-such-dir']), reason: /^mount -t ramfs ramfs \/run\/no-such-dir exited \d+, expected 0$/ },
+  { scenario: 'luo-refuses', step: 12, control: 'an O_TMPFILE on the tmpfs /tmp instead', variant: agentWith(12, { as: 'tmpfile', dir: '/tmp', fs: 'tmpfs' }), reason: succeeded('ENOENT', 'PRESERVE_FD') },
+  {
+    scenario: 'luo-refuses',
+    step: 13,
+    control: 'requires removed: without hugetlbfs, memfd_create fails, and that errno must not pass for PRESERVE_FD',
+    variant: change(13, (st) => {
+      const { requires: _, ...rest } = st;
+      return rest;
+    }),
+    reason: /^expected ENOENT from PRESERVE_FD, .*memfd_create\(MFD_HUGETLB\)/,
+  },
+
   // memfd-round-trip
   { scenario: 'memfd-round-trip', step: 9, control: 'the kexec through kexec_load', variant: legacyKexec(9), reason: noHandover(2) },
   { scenario: 'memfd-round-trip', step: 10, control: 'write_memfd mib before the kexec', variant: tamperBefore(9, 'mib', 4096), reason: mismatch('mib') },
@@ -171,6 +258,9 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'memfd-frozen', step: 4, control: 'the memfd is not preserved (preserve removed), ftruncate step too', variant: (s) => remove(2)(remove(3)(s)), reason: /^expected EPERM from pwrite, but it succeeded$/ },
   { scenario: 'memfd-frozen', step: 5, control: 'the memfd is not preserved (preserve and earlier EPERM steps removed)', variant: (s) => remove(2)(remove(3)(remove(4)(s))), reason: /^expected EPERM from fallocate, but it succeeded$/ },
   { scenario: 'memfd-frozen', step: 6, control: 'the memfd is not preserved (preserve and earlier EPERM steps removed)', variant: (s) => remove(2)(remove(3)(remove(4)(remove(5)(s)))), reason: /^expected EPERM from fallocate, but it succeeded$/ },
+  // A write-sealed memfd: the frozen-mapping EPERMs stay, the legal writes now fail.
+  { scenario: 'memfd-frozen', step: 7, control: 'memfd f created with the write seal', variant: body(1, 'memfd', (m) => ({ ...m, seals: ['write' as const] })), reason: /^mutate memfd failed: .*EPERM/ },
+  { scenario: 'memfd-frozen', step: 8, control: 'memfd f created with the write seal, the write() step removed', variant: (s) => remove(7)(body(1, 'memfd', (m) => ({ ...m, seals: ['write' as const] }))(s)), reason: /^mutate memfd failed: .*EPERM/ },
   { scenario: 'memfd-frozen', step: 9, control: 'the kexec through kexec_load', variant: legacyKexec(9), reason: noHandover(2) },
   { scenario: 'memfd-frozen', step: 10, control: 'write_memfd f before the kexec (a write the check does not know of)', variant: tamperBefore(9, 'f', 200), reason: mismatch('f') },
 
