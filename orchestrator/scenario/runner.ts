@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
+import { timeScaleOf } from '../kernel/fragments.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { checkSteps, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
@@ -344,7 +345,9 @@ async function runOne(
   try {
     const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
-    const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
+    // Deadlines scale with the kernel's profile (KASAN runs several times slower under TCG).
+    const scale = timeScaleOf(kernel.metadata.config.fragments);
+    const deadline = Date.now() + (scenario.timeout ?? 300) * 1000 * scale;
     let stopOutcome: Outcome | undefined;
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
@@ -358,7 +361,7 @@ async function runOne(
           st.message = skip;
           continue;
         }
-        const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
+        const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000 * scale, deadline - Date.now());
         ctx.stepDeadline = Date.now() + budget;
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';

@@ -88,6 +88,15 @@ export const CRASH_IGNORES: readonly RegExp[] = [
 
 // Lines that close a report: the trace footer, or the panic footer.
 const REPORT_END = /^---\[ end (?:trace|Kernel panic)/;
+// The sanitizers (KASAN, KFENCE, KMSAN, KCSAN) frame each report between two lines of 66 '=':
+// the first comes before the title (context), the second closes the report.
+const SANITIZER_RULE = /^={66}$/;
+const SANITIZER_KINDS: ReadonlySet<CrashKind> = new Set(['kasan', 'kfence', 'kmsan', 'kcsan']);
+/**
+ * A sanitizer report carries the access, its call trace, the alloc and free stacks and the page's
+ * owner: often more than `after` lines. Its closing rule ends it, so it gets this larger budget.
+ */
+const SANITIZER_BODY_LINES = 400;
 
 /** Strips printk decorations: `<6>`, `[    1.234567]`, and a `[    T1]` / `[  C0]` caller id. */
 export function printkMessage(line: string): string {
@@ -157,7 +166,10 @@ export class CrashScanner {
       p.excerpt.push(line);
       p.bodyLines += 1;
       if (hit !== undefined) p.alsoSeen.push(hit.title);
-      if (REPORT_END.test(printkMessage(line)) || p.bodyLines >= this.#after) {
+      const msg = printkMessage(line).trimEnd();
+      const sanitizer = SANITIZER_KINDS.has(p.kind);
+      const ended = REPORT_END.test(msg) || (sanitizer && SANITIZER_RULE.test(msg));
+      if (ended || p.bodyLines >= (sanitizer ? Math.max(this.#after, SANITIZER_BODY_LINES) : this.#after)) {
         const crash = this.flush();
         if (crash !== undefined) done.push(crash);
       }
@@ -211,4 +223,17 @@ export function scanConsoleLog(text: string, opts: CrashScannerOptions = {}): Cr
 /** The first line every kernel prints: one per boot, so it counts boots (also across kexec). */
 export function isBootBanner(line: string): boolean {
   return /^Linux version \d/.test(printkMessage(line));
+}
+
+/**
+ * The report itself as text: its lines from the title on (the lead-up context left out), printk
+ * decorations removed, one per line. What a known-crash signature (a step's `xfail.match`) is
+ * matched against, with `^`/`$` at line ends.
+ */
+export function crashReportText(crash: Crash): string {
+  const start = crash.excerpt.findIndex((l) => printkMessage(l).trimEnd() === crash.title);
+  return crash.excerpt
+    .slice(Math.max(0, start))
+    .map((l) => printkMessage(l).trimEnd())
+    .join('\n');
 }
