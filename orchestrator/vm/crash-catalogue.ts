@@ -226,14 +226,31 @@ export function isBootBanner(line: string): boolean {
 }
 
 /**
- * The report itself as text: its lines from the title on (the lead-up context left out), printk
- * decorations removed, one per line. What a known-crash signature (a step's `xfail.match`) is
- * matched against, with `^`/`$` at line ends.
+ * A kernel bug whose crash report handover recognises by its own signature. Such a report still
+ * fails its scenario (never a pass), but the failure names the bug, and a scenario whose every
+ * crash is a known *boot-time race* is run again (`--retries`): its checks never ran.
  */
-export function crashReportText(crash: Crash): string {
-  const start = crash.excerpt.findIndex((l) => printkMessage(l).trimEnd() === crash.title);
-  return crash.excerpt
-    .slice(Math.max(0, start))
-    .map((l) => printkMessage(l).trimEnd())
-    .join('\n');
+export interface KnownCrash {
+  readonly id: string;
+  readonly reason: string;
+  /** Matched against the report from its first title line on, printk decorations removed, one line each. */
+  readonly match: RegExp;
+}
+
+export const KNOWN_CRASHES: readonly KnownCrash[] = [
+  {
+    id: 'x86-la57-kasan-identify-cpu',
+    reason:
+      "7.3.4 x86, 5-level paging (QEMU -cpu max under TCG has LA57): identify_cpu() zeroes boot_cpu_data.x86_capability (arch/x86/kernel/cpu/common.c:2031) with interrupts on; until CPUID is read again pgtable_l5_enabled() (cpu_feature_enabled(X86_FEATURE_LA57)) is false, KASAN's shadow bounds shrink to the 4-level layout, and an interrupt in that window reports the 5-level direct map as a wild-memory-access. A boot-time race, not KHO/LUO",
+    match: /^BUG: KASAN: wild-memory-access in [^\n]+\n[\s\S]*?\n\s*(?:\? )?identify_cpu\+0x[\s\S]*?\n\s*arch_cpu_finalize_init\+0x/,
+  },
+];
+
+/** The known kernel bug these report lines (a crash excerpt, or a kernel-crash error's evidence) show, if any. */
+export function knownCrashOf(lines: readonly string[]): KnownCrash | undefined {
+  const msgs = lines.map((l) => printkMessage(l).trimEnd());
+  const start = msgs.findIndex((m) => matchCrashTitle(m) !== undefined);
+  if (start < 0) return undefined;
+  const text = msgs.slice(start).join('\n');
+  return KNOWN_CRASHES.find((k) => k.match.test(text));
 }
