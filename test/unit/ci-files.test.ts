@@ -151,9 +151,10 @@ describe('CI files against the CI systems’ schemas', () => {
       'handover:test',
     ]);
     expect(errorsOf(gitlabSchema, both)).toEqual([]);
-    expect(both['handover:nightly:test']).toMatchObject({ parallel: 2, stage: 'test', image: '$HANDOVER_IMAGE', artifacts: { reports: { junit: 'handover-results/shard-*/junit.xml' } } });
+    expect(both['handover:nightly:test']).toMatchObject({ parallel: 2, stage: 'test', image: '$HANDOVER_IMAGE', artifacts: { reports: { junit: '$HANDOVER_RESULTS/shard-*/junit.xml' } } });
     // The nightly KASAN kernel: its own profile, results folder, build cache and history.
-    expect(both['handover:nightly:kasan:test']).toMatchObject({ variables: { HANDOVER_PROFILES: 'kasan' }, artifacts: { reports: { junit: 'handover-results-kasan/shard-*/junit.xml' } } });
+    expect(both['handover:nightly:kasan:test']).toMatchObject({ variables: { HANDOVER_PROFILES: 'kasan', HANDOVER_RESULTS: 'handover-results-kasan' }, timeout: '5h' });
+    expect(both['handover:nightly:kasan:report']).toMatchObject({ variables: { HANDOVER_RESULTS: 'handover-results-kasan' }, artifacts: { expose_as: 'handover kasan report', paths: ['$HANDOVER_RESULTS/'] } });
     expect(JSON.stringify(both['handover:nightly:kasan:report'])).toContain('--history .handover/history');
   });
 
