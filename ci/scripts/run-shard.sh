@@ -6,7 +6,7 @@
 #   HANDOVER_KERNEL     kernel spec: debian:linux-source-X.Y[@suite], git:<repo>#<ref>, path:<dir>
 #   HANDOVER_SCENARIOS  scenario names or files, space-separated (empty: the shipped suite)
 #   HANDOVER_CONFIG     config fragment files or CONFIG_X=val items, space-separated
-#   HANDOVER_PROFILES   built-in profiles (e.g. debug), space-separated
+#   HANDOVER_PROFILES   built-in profiles (debug, kasan), space-separated
 #   HANDOVER_SHARD      this shard, 1-based (default 1)
 #   HANDOVER_SHARDS     how many shards (default 1)
 #   HANDOVER_JOBS       VMs at once in this shard (default: handover's)

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES, usageError } from '../errors.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
+import { PROFILES } from '../kernel/fragments.ts';
 import { consoleReporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
 import { formatMatrix, matrixToJUnit } from '../report/matrix.ts';
@@ -36,7 +37,7 @@ export function registerMatrix(program: Command): void {
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
     .option('-K, --kernels <specs>', 'comma-separated kernel specs; every ordered pair of two different ones runs', DEFAULT_MATRIX_KERNELS.join(','))
     .option('-c, --config <fragment|CONFIG_X=val>', 'a fragment file or one item, for every kernel (repeatable)', collect, [])
-    .option('-p, --profile <name>', 'a built-in profile for every kernel, e.g. debug (repeatable)', collect, [])
+    .option('-p, --profile <name>', `a built-in profile for every kernel: ${Object.keys(PROFILES).join(' or ')} (repeatable)`, collect, [])
     .option('-j, --jobs <n>', 'parallel make jobs (default: CPU count)', (v: string) => Number(v))
     .option('--no-ccache', 'do not use ccache even when installed')
     .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json')

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { KernelBuildRequest } from '../kernel/build.ts';
 import { DEFAULT_KERNEL_SPEC } from '../kernel/spec.ts';
+import { PROFILES } from '../kernel/fragments.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -21,7 +22,7 @@ export function addKernelOptions(cmd: Command, opts: { makeJobsFlag?: string } =
   return cmd
     .option('-k, --kernel <spec>', 'debian:linux-source-X.Y[@suite], git:<repo>#<ref>, or a path', DEFAULT_KERNEL_SPEC)
     .option('-c, --config <fragment|CONFIG_X=val>', 'a fragment file or one item, after the built-in ones (repeatable)', collect, [])
-    .option('-p, --profile <name>', 'a built-in profile, e.g. debug (repeatable)', collect, [])
+    .option('-p, --profile <name>', `a built-in profile: ${Object.keys(PROFILES).join(' or ')} (repeatable)`, collect, [])
     .option(opts.makeJobsFlag ?? '-j, --jobs <n>', 'parallel make jobs (default: CPU count)', positiveInt)
     .option('--no-ccache', 'do not use ccache even when installed');
 }

@@ -8,7 +8,7 @@ import { type ConnectTuning, connectWithRetry, type SshEndpoint } from './connec
 import { quoteArgv } from './shell-quote.ts';
 
 export interface ExecOptions {
-  /** Kill the channel and fail with `step-failed` after this long. Default 60 s. */
+  /** Kill the channel and fail with `step-failed` after this long (times the guest's `timeScale`). Default 60 s. */
   readonly timeoutMs?: number;
   /** Written to the command's stdin, which is then closed (it is always closed). */
   readonly input?: string | Buffer;
@@ -68,6 +68,11 @@ export class Guest implements AsyncDisposable {
   private readonly endpoint: SshEndpoint;
   private readonly tuning: ConnectTuning;
   private readonly log: (message: string) => void;
+  /**
+   * Every command's time limit is multiplied by this: a kernel that runs slower by design (a
+   * KASAN profile under TCG, see `timeScaleOf`) gets proportionally longer, not a timeout.
+   */
+  timeScale = 1;
 
   private constructor(client: Client, endpoint: SshEndpoint, tuning: ConnectTuning, log: (m: string) => void) {
     this.client = client;
@@ -108,7 +113,7 @@ export class Guest implements AsyncDisposable {
   /** Run argv in the guest and collect its result; a non-zero exit is a result, not an error. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const command = quoteArgv(argv);
-    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const timeoutMs = Math.round((opts.timeoutMs ?? 60_000) * this.timeScale);
     const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
     const started = performance.now();
     return new Promise<ExecResult>((resolve, reject) => {

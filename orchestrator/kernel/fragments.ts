@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { HandoverError, usageError } from '../errors.ts';
 import { PACKAGE_ROOT } from '../paths.ts';
 
@@ -28,7 +28,23 @@ export const FRAGMENT_DIR = join(PACKAGE_ROOT, 'kernel-config');
 /** The fragments every build gets, in order. */
 export const DEFAULT_FRAGMENTS = ['base-qemu-x86_64.config', 'kho.config', 'luo.config'];
 /** Named profiles users can add with --profile. */
-export const PROFILES: Record<string, string> = { debug: 'debug.config' };
+export const PROFILES: Record<string, string> = { debug: 'debug.config', kasan: 'kasan.config' };
+/**
+ * How many times longer a profile's kernel takes than the default one to boot and to run a step
+ * under TCG (measured on 2 cores; see README, Figures). Every deadline of a machine running it
+ * (boot, SSH, guest commands, steps, the scenario) scales by it, so a slow-by-design kernel is
+ * not a timeout and the default kernel keeps its tight limits.
+ */
+export const PROFILE_TIME_SCALE: Readonly<Record<string, number>> = { debug: 1, kasan: 4 };
+
+/** The time scale of a kernel built with these fragment files (the largest of its profiles'). */
+export function timeScaleOf(fragments: readonly string[]): number {
+  const files = new Set(fragments.map((f) => basename(f)));
+  const scales = Object.entries(PROFILES)
+    .filter(([, file]) => files.has(file))
+    .map(([name]) => PROFILE_TIME_SCALE[name] ?? 1);
+  return Math.max(1, ...scales);
+}
 
 const ITEM = /^CONFIG_([A-Za-z0-9_]+)=(.*)$/;
 const NOT_SET = /^# CONFIG_([A-Za-z0-9_]+) is not set$/;

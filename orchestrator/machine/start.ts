@@ -4,6 +4,7 @@ import { HandoverError } from '../errors.ts';
 import { Guest } from '../guest/guest.ts';
 import { generateRunKeys, type RunKeys } from '../guest/keys.ts';
 import type { KernelBuild } from '../kernel/build.ts';
+import { timeScaleOf } from '../kernel/fragments.ts';
 import { privateTempDir } from '../paths.ts';
 import type { Progress } from '../report/progress.ts';
 import { buildRootfs, type Rootfs } from '../rootfs/build.ts';
@@ -78,9 +79,11 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
     if (ownDir && !keepFiles) await rm(dir, { recursive: true, force: true });
   };
   let guest: Guest | undefined;
+  // A profile that runs slower by design (KASAN) gets longer deadlines, never a boot-timeout.
+  const scale = timeScaleOf(opts.kernel.metadata.config.fragments);
   try {
     await vm.waitForLine(SSHD_UP, {
-      deadlineMs: opts.bootDeadlineMs ?? 60_000,
+      deadlineMs: opts.bootDeadlineMs ?? 60_000 * scale,
       outcome: 'boot-timeout',
       description: 'the guest to start sshd',
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
@@ -90,12 +93,13 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
     guest = await Guest.waitReady({
       port: vm.sshPort,
       keys,
-      deadlineMs: 20_000,
+      deadlineMs: 20_000 * scale,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     const sshMs = performance.now() - started;
     progress?.end();
     const connected = guest;
+    connected.timeScale = scale;
     return {
       kernel: opts.kernel,
       vm,

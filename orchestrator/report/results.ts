@@ -35,6 +35,8 @@ export interface ScenarioResult {
   outcome?: Outcome;
   message?: string;
   evidence?: string[];
+  /** A kernel-crash whose every report is this known kernel bug (KNOWN_CRASHES id): still a failure. */
+  knownCrash?: string;
   durationMs: number;
   steps: StepResult[];
   /** Phases on the scenario's clock: boot → SSH ready, preserve, kexec and its blackouts, verify… */

@@ -4,6 +4,7 @@
 
 import { compatible, findNode, parseFdtHeader, property, readFdt, string as fdtString, u64le, type Fdt } from '../kho/fdt.ts';
 import type { KhoDump } from '../kho/debugfs.ts';
+import { readLuoBlob } from '../kho/luo-blob.ts';
 import { HandoverError } from '../errors.ts';
 import type { Step } from './schema.ts';
 import { StepFailure } from './step-context.ts';
@@ -73,11 +74,30 @@ export function checkDebugfs(dump: KhoDump, d: DebugfsCheck, evidence: readonly 
       throw new StepFailure(`${name}: ${p.node} ${p.name} is '${fdtString(prop)}', expected '${p.string}'`);
     }
   }
+  if (d.luo_state !== undefined) checkLuoState(name, file.data, d.luo_state);
   if (d.fdt_compatible !== undefined) {
     const compat = compatible(parsed().root);
-    const glob = new RegExp(`^${d.fdt_compatible.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    const glob = globRegExp(d.fdt_compatible);
     if (!compat.some((c) => glob.test(c))) throw new StepFailure(`${name}: root compatible is [${compat.join(', ')}], expected ${d.fdt_compatible}`);
     return { exists, size, compatible: compat };
   }
   return { exists, size };
+}
+
+function globRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+}
+
+/** The blob is LUO's state (raw `luo_ser` or the pre-7.2 FDT), with the compatible and number asked for. */
+function checkLuoState(name: string, blob: Buffer, want: NonNullable<DebugfsCheck['luo_state']>): void {
+  const luo = readLuoBlob(blob);
+  if (luo.format === 'unknown') throw new StepFailure(`${name} is not LUO state (${blob.length} bytes): ${luo.reason}`, [`first bytes: ${blob.subarray(0, 32).toString('hex')}`]);
+  if (luo.format === 'fdt' && luo.error !== undefined) throw new StepFailure(`${name} is not LUO state: an FDT that does not parse: ${luo.error.message}`);
+  const compat = luo.compatible ?? '';
+  if (want.compatible !== undefined && !globRegExp(want.compatible).test(compat)) {
+    throw new StepFailure(`${name}: LUO state compatible is '${compat}', expected ${want.compatible}`);
+  }
+  if (want.liveupdate_number !== undefined && luo.liveupdateNumber !== BigInt(want.liveupdate_number)) {
+    throw new StepFailure(`${name}: LUO live update number is ${luo.liveupdateNumber ?? 'not decoded'}, expected ${want.liveupdate_number}`);
+  }
 }

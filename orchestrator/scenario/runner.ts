@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
+import { timeScaleOf } from '../kernel/fragments.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
-import { checkSteps, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
+import { checkSteps, crashVerdict, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
@@ -55,7 +56,8 @@ const QEMU_OVERHEAD_MIB = 384;
 /**
  * The outcomes a scenario is retried on (the `retry` column of the outcome table, errors.ts): the
  * machine around the test failed, or a kexec'd kernel hung after its banner (retried to confirm
- * it is the kernel's doing). Never retried: failed checks, crashes, refused handovers.
+ * it is the kernel's doing). Never retried: failed checks, crashes (but a known kernel bug's, see
+ * runWithRetries), refused handovers.
  */
 export const RETRIED_OUTCOMES: ReadonlySet<Outcome> = new Set((Object.keys(OUTCOMES) as Outcome[]).filter(isRetried));
 
@@ -230,8 +232,9 @@ async function runWithRetries(
   for (let n = 1; ; n++) {
     const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target, dir);
     r.result.kernelBuildMs = kernel.ms;
-    const retry =
-      r.result.outcome !== undefined && RETRIED_OUTCOMES.has(r.result.outcome) && n <= retries && opts.signal?.aborted !== true;
+    // A known kernel bug's crash (a boot-time race, KNOWN_CRASHES) kept the checks from running: again.
+    const retried = r.result.outcome !== undefined && (RETRIED_OUTCOMES.has(r.result.outcome) || r.result.knownCrash !== undefined);
+    const retry = retried && n <= retries && opts.signal?.aborted !== true;
     if (!retry) {
       if (attempts.length === 0) return r;
       // The earlier attempts waited beside the dir (runOne starts from an empty one): move them in.
@@ -321,6 +324,8 @@ async function runOne(
     if (!(err instanceof HandoverError)) throw err;
     boot.endMs = performance.now() - started;
     const status = isFinding(err.outcome) ? 'failed' : 'error';
+    // A crash during boot: its evidence is the report (a known kernel bug is named, still a failure).
+    if (err.outcome === 'kernel-crash') return { result: finish(crashVerdict(err.message, [[...err.evidence]])) };
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
   boot.endMs = performance.now() - started;
@@ -347,7 +352,9 @@ async function runOne(
   try {
     const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
     if (missing !== undefined) return { result: finish({ status: 'skipped', message: missing }, machine), accel };
-    const deadline = Date.now() + (scenario.timeout ?? 300) * 1000;
+    // Deadlines scale with the kernel's profile (KASAN runs several times slower under TCG).
+    const scale = timeScaleOf(kernel.metadata.config.fragments);
+    const deadline = Date.now() + (scenario.timeout ?? 300) * 1000 * scale;
     let stopOutcome: Outcome | undefined;
     for (const [i, step] of scenario.steps.entries()) {
       const st = steps[i] as StepResult;
@@ -361,7 +368,7 @@ async function runOne(
           st.message = skip;
           continue;
         }
-        const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000, deadline - Date.now());
+        const budget = Math.min((step.timeout ?? (step.kind === 'kexec' ? 120 * (step.kexec.count ?? 1) : 60)) * 1000 * scale, deadline - Date.now());
         ctx.stepDeadline = Date.now() + budget;
         st.data = await withDeadline(runStep(ctx, step), budget, `${st.name} (line ${step.line})`);
         st.status = 'passed';

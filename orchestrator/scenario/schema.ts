@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseKernelSpec } from '../kernel/spec.ts';
+import { PROFILES } from '../kernel/fragments.ts';
 import { REQUIREMENTS } from '../kho/caps.ts';
 import { PROMISE_IDS } from './contract.ts';
 import { debugfsPathProblem, KHO_PATH_PATTERN } from './debugfs-path.ts';
@@ -201,10 +202,17 @@ export const STEP_SCHEMAS = {
         })
         .optional()
         .describe('the whole blob is a valid FDT with this property (and value)'),
+      luo_state: z
+        .strictObject({
+          compatible: z.string().optional().describe('the state\'s compatible, * as a wildcard: "luo-v*"'),
+          liveupdate_number: z.number().int().nonnegative().optional(),
+        })
+        .optional()
+        .describe("the whole blob is LUO's state (a raw struct luo_ser, or the FDT of kernels before 7.2) with this compatible and live update number"),
       min_size: z.number().int().nonnegative().optional(),
       max_size: z.number().int().nonnegative().optional(),
     }),
-    'check a KHO debugfs entry: present or absent, FDT header, compatible, property, size',
+    'check a KHO debugfs entry: present or absent, FDT header, compatible, property, LUO state, size',
   ),
   log: step(
     'log',
@@ -243,7 +251,7 @@ export const ScenarioHeader = z.strictObject({
   description: z.string().min(1),
   kernel: z
     .strictObject({
-      profile: z.array(z.enum(['debug'])).optional(),
+      profile: z.array(z.enum(Object.keys(PROFILES) as [string, ...string[]])).optional(),
       config: z.array(z.string().regex(/^CONFIG_[A-Za-z0-9_]+=.+$/)).optional(),
     })
     .optional()

@@ -5,7 +5,7 @@
 import { HandoverError, isFinding, type Outcome } from '../errors.ts';
 import { findIncompatibleHandover, parseMarkers, summarizeBoot, type KhoMarker, type MarkerLine } from '../kho/markers.ts';
 import type { ScenarioResult, StepResult } from '../report/results.ts';
-import type { Crash } from '../vm/crash-catalogue.ts';
+import { knownCrashOf, matchCrashTitle, printkMessage, type Crash } from '../vm/crash-catalogue.ts';
 import type { Step } from './schema.ts';
 import { StepFailure } from './step-context.ts';
 
@@ -30,7 +30,7 @@ export interface VerdictInput {
   checks: ReadonlySet<number>;
 }
 
-export type Verdict = Pick<ScenarioResult, 'status'> & { outcome?: Outcome; message?: string; evidence?: string[] };
+export type Verdict = Pick<ScenarioResult, 'status' | 'knownCrash'> & { outcome?: Outcome; message?: string; evidence?: string[] };
 
 /** Step kinds that check something; the others (create_session, memfd, preserve, …) prepare, unless they expect an error. */
 const CHECK_KINDS: ReadonlySet<string> = new Set(['retrieve', 'session_absent', 'debugfs', 'log', 'kselftest', 'exec', 'kexec']);
@@ -61,7 +61,7 @@ export function scenarioVerdict(v: VerdictInput): Verdict {
     };
   }
   const crash = v.crashes[0];
-  if (crash !== undefined) return { status: 'failed', outcome: 'kernel-crash', message: `kernel crash in boot ${crash.boot}: ${crash.title}`, evidence: [...crash.excerpt] };
+  if (crash !== undefined) return crashVerdict(`kernel crash in boot ${crash.boot}: ${crash.title}`, v.crashes.map((c) => c.excerpt));
 
   const unexpected = unexpectedErrors(markers, v.expectedLines);
   const markerEvidence = unexpected.map((m) => `boot ${m.boot}: ${m.message}`);
@@ -98,6 +98,41 @@ export function scenarioVerdict(v: VerdictInput): Verdict {
     return { status: 'skipped', message: `every check was skipped: ${[...new Set(checks.map((s) => s.message ?? 'not run'))].join('; ')}` };
   }
   return { status: 'passed' };
+}
+
+/**
+ * A kernel-crash verdict: always a failure. When every report is a known kernel bug (the same one,
+ * KNOWN_CRASHES), the message and evidence name it and `knownCrash` carries its id.
+ */
+export function crashVerdict(message: string, reports: readonly (readonly string[])[]): Verdict {
+  const known = reports.map((r) => knownCrashOf(r));
+  // A report the console cut short (the VM stopped at the first crash) cannot show its signature:
+  // it counts as the known bug only with the very title, offsets aside, of a recognised report.
+  const titles = new Map(reports.flatMap((r, i) => (known[i] === undefined ? [] : [[reportTitle(r), known[i]] as const])));
+  for (const [i, r] of reports.entries()) known[i] ??= cutShort(r) ? titles.get(reportTitle(r)) : undefined;
+  const first = known[0];
+  const evidence = reports.flat();
+  if (first === undefined || known.some((k) => k?.id !== first.id)) return { status: 'failed', outcome: 'kernel-crash', message, evidence };
+  return {
+    status: 'failed',
+    outcome: 'kernel-crash',
+    message: `${message} (known kernel bug ${first.id})`,
+    evidence: [`known kernel bug ${first.id}: ${first.reason}`, ...evidence],
+    knownCrash: first.id,
+  };
+}
+
+const RULE = /^(?:={66}|---\[ end .*)$/;
+const msgsOf = (r: readonly string[]) => r.map((l) => printkMessage(l).trimEnd());
+/** The report's first title, without the +0xoff/0xsize of its frame. */
+function reportTitle(r: readonly string[]): string | undefined {
+  return msgsOf(r)
+    .find((m) => matchCrashTitle(m) !== undefined)
+    ?.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, '');
+}
+/** A report with no closing line: the console ended inside it. */
+function cutShort(r: readonly string[]): boolean {
+  return !RULE.test(msgsOf(r).at(-1) ?? '');
 }
 
 /** KHO/LUO error markers of any boot that no `log: {contains}` step of the scenario matches. */

@@ -88,6 +88,15 @@ export const CRASH_IGNORES: readonly RegExp[] = [
 
 // Lines that close a report: the trace footer, or the panic footer.
 const REPORT_END = /^---\[ end (?:trace|Kernel panic)/;
+// The sanitizers (KASAN, KFENCE, KMSAN, KCSAN) frame each report between two lines of 66 '=':
+// the first comes before the title (context), the second closes the report.
+const SANITIZER_RULE = /^={66}$/;
+const SANITIZER_KINDS: ReadonlySet<CrashKind> = new Set(['kasan', 'kfence', 'kmsan', 'kcsan']);
+/**
+ * A sanitizer report carries the access, its call trace, the alloc and free stacks and the page's
+ * owner: often more than `after` lines. Its closing rule ends it, so it gets this larger budget.
+ */
+const SANITIZER_BODY_LINES = 400;
 
 /** Strips printk decorations: `<6>`, `[    1.234567]`, and a `[    T1]` / `[  C0]` caller id. */
 export function printkMessage(line: string): string {
@@ -157,7 +166,10 @@ export class CrashScanner {
       p.excerpt.push(line);
       p.bodyLines += 1;
       if (hit !== undefined) p.alsoSeen.push(hit.title);
-      if (REPORT_END.test(printkMessage(line)) || p.bodyLines >= this.#after) {
+      const msg = printkMessage(line).trimEnd();
+      const sanitizer = SANITIZER_KINDS.has(p.kind);
+      const ended = REPORT_END.test(msg) || (sanitizer && SANITIZER_RULE.test(msg));
+      if (ended || p.bodyLines >= (sanitizer ? Math.max(this.#after, SANITIZER_BODY_LINES) : this.#after)) {
         const crash = this.flush();
         if (crash !== undefined) done.push(crash);
       }
@@ -211,4 +223,34 @@ export function scanConsoleLog(text: string, opts: CrashScannerOptions = {}): Cr
 /** The first line every kernel prints: one per boot, so it counts boots (also across kexec). */
 export function isBootBanner(line: string): boolean {
   return /^Linux version \d/.test(printkMessage(line));
+}
+
+/**
+ * A kernel bug whose crash report handover recognises by its own signature. Such a report still
+ * fails its scenario (never a pass), but the failure names the bug, and a scenario whose every
+ * crash is a known *boot-time race* is run again (`--retries`): its checks never ran.
+ */
+export interface KnownCrash {
+  readonly id: string;
+  readonly reason: string;
+  /** Matched against the report from its first title line on, printk decorations removed, one line each. */
+  readonly match: RegExp;
+}
+
+export const KNOWN_CRASHES: readonly KnownCrash[] = [
+  {
+    id: 'x86-la57-kasan-identify-cpu',
+    reason:
+      "7.3.4 x86, 5-level paging (QEMU -cpu max under TCG has LA57): identify_cpu() zeroes boot_cpu_data.x86_capability (arch/x86/kernel/cpu/common.c:2031) with interrupts on; until CPUID is read again pgtable_l5_enabled() (cpu_feature_enabled(X86_FEATURE_LA57)) is false, KASAN's shadow bounds shrink to the 4-level layout, and an interrupt in that window reports the 5-level direct map as a wild-memory-access. A boot-time race, not KHO/LUO",
+    match: /^BUG: KASAN: wild-memory-access in [^\n]+\n[\s\S]*?\n\s*(?:\? )?identify_cpu\+0x[\s\S]*?\n\s*arch_cpu_finalize_init\+0x/,
+  },
+];
+
+/** The known kernel bug these report lines (a crash excerpt, or a kernel-crash error's evidence) show, if any. */
+export function knownCrashOf(lines: readonly string[]): KnownCrash | undefined {
+  const msgs = lines.map((l) => printkMessage(l).trimEnd());
+  const start = msgs.findIndex((m) => matchCrashTitle(m) !== undefined);
+  if (start < 0) return undefined;
+  const text = msgs.slice(start).join('\n');
+  return KNOWN_CRASHES.find((k) => k.match.test(text));
 }

@@ -142,9 +142,20 @@ describe('CI files against the CI systems’ schemas', () => {
 
   it('the GitLab jobs with their templates resolved (both files included) are valid GitLab CI', () => {
     const both = expandExtends(Object.assign({}, ...GITLAB.map((f) => docOf(f) as object)) as Record<string, unknown>);
-    expect(Object.keys(both).filter((k) => k.startsWith('handover:')).sort()).toEqual(['handover:nightly:report', 'handover:nightly:test', 'handover:report', 'handover:test']);
+    expect(Object.keys(both).filter((k) => k.startsWith('handover:')).sort()).toEqual([
+      'handover:nightly:kasan:report',
+      'handover:nightly:kasan:test',
+      'handover:nightly:report',
+      'handover:nightly:test',
+      'handover:report',
+      'handover:test',
+    ]);
     expect(errorsOf(gitlabSchema, both)).toEqual([]);
-    expect(both['handover:nightly:test']).toMatchObject({ parallel: 2, stage: 'test', image: '$HANDOVER_IMAGE', artifacts: { reports: { junit: 'handover-results/shard-*/junit.xml' } } });
+    expect(both['handover:nightly:test']).toMatchObject({ parallel: 2, stage: 'test', image: '$HANDOVER_IMAGE', artifacts: { reports: { junit: '$HANDOVER_RESULTS/shard-*/junit.xml' } } });
+    // The nightly KASAN kernel: its own profile, results folder, build cache and history.
+    expect(both['handover:nightly:kasan:test']).toMatchObject({ variables: { HANDOVER_PROFILES: 'kasan', HANDOVER_RESULTS: 'handover-results-kasan' }, timeout: '5h' });
+    expect(both['handover:nightly:kasan:report']).toMatchObject({ variables: { HANDOVER_RESULTS: 'handover-results-kasan' }, artifacts: { expose_as: 'handover kasan report', paths: ['$HANDOVER_RESULTS/'] } });
+    expect(JSON.stringify(both['handover:nightly:kasan:report'])).toContain('--history .handover/history');
   });
 
   it('rejects broken copies (the lint can fail)', () => {

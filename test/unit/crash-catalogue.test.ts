@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   isBootBanner,
+  knownCrashOf,
   matchCrashTitle,
   printkMessage,
   scanConsoleLog,
@@ -141,5 +142,52 @@ describe('crash titles', () => {
     expect(printkMessage('<4>[   12.345678][   T42] hello')).toBe('hello');
     expect(printkMessage('[    0.000000] Linux version 7.3.4')).toBe('Linux version 7.3.4');
     expect(printkMessage('plain userspace line')).toBe('plain userspace line');
+  });
+});
+
+describe('KASAN reports on real consoles of the kasan profile (7.3.4, --profile kasan)', () => {
+  it('four LKDTM reports are four kasan crashes, each ending at its closing rule, with its alloc/free stacks', () => {
+    const crashes = scanConsoleLog(fixture('kasan-lkdtm.log'));
+    expect(crashes.map((c) => [c.kind, c.title.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, '')])).toEqual([
+      ['kasan', 'BUG: KASAN: slab-use-after-free in lkdtm_READ_AFTER_FREE'],
+      ['kasan', 'BUG: KASAN: use-after-free in lkdtm_READ_BUDDY_AFTER_FREE'],
+      ['kasan', 'BUG: KASAN: slab-out-of-bounds in lkdtm_SLAB_LINEAR_OVERFLOW'],
+      ['kasan', 'BUG: KASAN: double-free in lkdtm_do_action'],
+    ]);
+    for (const c of crashes) {
+      const msgs = c.excerpt.map((l) => printkMessage(l).trimEnd());
+      // The whole report: the rule before the title (context), the body, and the closing rule last.
+      const t = msgs.indexOf(c.title);
+      expect(msgs[t - 1]).toMatch(/^={66}$/);
+      expect(msgs.at(-1)).toMatch(/^={66}$/);
+      expect(msgs.slice(t, -1).filter((m) => /^={66}$/.test(m))).toEqual([]);
+      expect(c.alsoSeen).toEqual([]);
+      expect(msgs.join('\n')).toContain('Call Trace:');
+    }
+    const [slab, buddy] = crashes.map((c) => c.excerpt.join('\n'));
+    expect(slab).toMatch(/Allocated by task \d+:/);
+    expect(slab).toMatch(/Freed by task \d+:/);
+    // A buddy page's report carries page_owner's last alloc and free stacks (page_owner=on).
+    expect(buddy).toContain('page_owner tracks the page as freed');
+    expect(buddy).toMatch(/page last free pid \d+/);
+    expect(crashes.map((c) => knownCrashOf(c.excerpt))).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('a kexec with LUO data, then reading kho/in/sub_fdts/LUO: no KASAN report (the page is allocated again)', () => {
+    const text = fixture('kasan-kexec-in-luo-read.log');
+    expect(text).toContain('KernelAddressSanitizer initialized (generic)');
+    expect(text).toMatch(/luo: Retrieved live update data, liveupdate number: 1/);
+    expect(text).toMatch(/BEFORE-READ[\s\S]*AFTER-READ/);
+    expect(scanConsoleLog(text)).toEqual([]);
+  });
+
+  it('the LA57 identify_cpu race is a kasan crash that the known-bug catalogue names', () => {
+    const crashes = scanConsoleLog(fixture('kasan-la57-wild-memory-access.log'));
+    expect(crashes[0]).toMatchObject({ kind: 'kasan', boot: 1, title: 'BUG: KASAN: wild-memory-access in _raw_spin_lock+0x5e/0xb0' });
+    expect(crashes.map((c) => c.kind)).toEqual(crashes.map(() => 'kasan'));
+    expect(knownCrashOf(crashes[0]?.excerpt ?? [])?.id).toBe('x86-la57-kasan-identify-cpu');
+    // The signature wants the identify_cpu window: the same access from anywhere else is not it.
+    const elsewhere = (crashes[0]?.excerpt ?? []).map((l) => l.replace('identify_cpu+', 'some_other_function+'));
+    expect(knownCrashOf(elsewhere)).toBeUndefined();
   });
 });

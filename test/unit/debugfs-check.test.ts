@@ -81,3 +81,22 @@ describe('debugfs: a file whose read failed', () => {
     expect(checkDebugfs(dump, check('kho/in/sub_fdts/kexec-metadata'))).toEqual({ exists: true, size: 73 });
   });
 });
+
+describe('debugfs: luo_state, the blob read as LUO state', () => {
+  it("a cold boot's out/sub_fdts/LUO is luo-v5 state with the number the next kernel will log (1)", async () => {
+    const cold = await saved('cold');
+    expect(checkDebugfs(cold, check('kho/out/sub_fdts/LUO', { luo_state: { compatible: 'luo-v*', liveupdate_number: 1 } }))).toEqual({ exists: true, size: 32 });
+    expect(failure(cold, check('kho/out/sub_fdts/LUO', { luo_state: { liveupdate_number: 2 } })).message).toBe('kho/out/sub_fdts/LUO: LUO live update number is 1, expected 2');
+    expect(failure(cold, check('kho/out/sub_fdts/LUO', { luo_state: { compatible: 'luo-v6' } })).message).toBe("kho/out/sub_fdts/LUO: LUO state compatible is 'luo-v5', expected luo-v6");
+  });
+
+  it('after a kexec, in/sub_fdts/LUO (a page LUO freed, reused) is no LUO state: the failure names the bytes', async () => {
+    const f = failure(await saved('kexec1'), check('kho/in/sub_fdts/LUO', { luo_state: { compatible: 'luo-v*', liveupdate_number: 1 } }));
+    expect(f.message).toBe('kho/in/sub_fdts/LUO is not LUO state (32 bytes): no FDT magic and no "luo-vN" string at offset 0 (first bytes 7f454c4602010103)');
+    expect(f.evidence[0]).toMatch(/^first bytes: 7f454c46/);
+  });
+
+  it('an FDT blob that is not LUO state fails on its compatible', async () => {
+    expect(failure(await saved('kexec1'), check('kho/in/fdt', { luo_state: { compatible: 'luo-v*' } })).message).toBe("kho/in/fdt: LUO state compatible is 'kho-v4', expected luo-v*");
+  });
+});

@@ -129,3 +129,33 @@ describe('the outcome table', () => {
     expect(rows).toEqual(Object.entries(OUTCOMES).map(([k, v]) => [k, v.class, String(v.exit), v.retry ? 'yes' : 'no', v.bisect, v.summary]));
   });
 });
+
+describe('kernel crashes under KASAN (consoles of the kasan profile)', () => {
+  const la57 = text('console/kasan-la57-wild-memory-access.log');
+  const lkdtm = text('console/kasan-lkdtm.log');
+
+  it('a known kernel bug is still kernel-crash, named by its own signature', () => {
+    const v = scenarioVerdict(input({ steps: [step(0, 'exec', 'skipped')], console: lines(la57), crashes: scanConsoleLog(la57) }));
+    expect(v).toMatchObject({ status: 'failed', outcome: 'kernel-crash', knownCrash: 'x86-la57-kasan-identify-cpu' });
+    expect(v.message).toMatch(/^kernel crash in boot 1: BUG: KASAN: wild-memory-access in _raw_spin_lock\+0x5e\/0xb0 \(known kernel bug x86-la57-kasan-identify-cpu\)$/);
+    expect(v.evidence?.[0]).toMatch(/^known kernel bug x86-la57-kasan-identify-cpu: 7\.3\.4 x86, 5-level paging/);
+    expect(v.evidence?.join('\n')).toContain('identify_cpu+');
+  });
+
+  it('any other KASAN report is a plain kernel-crash, with the whole report as evidence', () => {
+    const crashes = scanConsoleLog(lkdtm);
+    const v = scenarioVerdict(input({ steps: [step(0, 'exec', 'passed')], console: lines(lkdtm), crashes }));
+    expect(v).toMatchObject({ status: 'failed', outcome: 'kernel-crash' });
+    expect(v.knownCrash).toBeUndefined();
+    expect(v.message).toMatch(/^kernel crash in boot 1: BUG: KASAN: slab-use-after-free in lkdtm_READ_AFTER_FREE\+/);
+    expect(v.evidence?.join('\n')).toMatch(/Freed by task \d+:[\s\S]*BUG: KASAN: double-free in lkdtm_do_action/);
+  });
+
+  it('a known crash beside an unknown one names no known bug', () => {
+    const crashes = [...scanConsoleLog(la57), ...scanConsoleLog(lkdtm)];
+    const v = scenarioVerdict(input({ steps: [step(0, 'exec', 'passed')], console: lines(la57), crashes }));
+    expect(v).toMatchObject({ status: 'failed', outcome: 'kernel-crash' });
+    expect(v.knownCrash).toBeUndefined();
+    expect(v.message).not.toContain('known kernel bug');
+  });
+});
