@@ -8,6 +8,9 @@ import {
   loadConfigArg,
   mergeRequests,
   parseFragment,
+  PROFILE_TIME_SCALE,
+  PROFILES,
+  timeScaleOf,
 } from '../../orchestrator/kernel/fragments.ts';
 import { parseDotConfig } from '../../orchestrator/kernel/kconfig.ts';
 import { HandoverError } from '../../orchestrator/errors.ts';
@@ -72,5 +75,18 @@ describe('config contract against .config files Kconfig really produced', () => 
       LIVEUPDATE_MEMFD: 'kernel-config/luo.config:3',
     });
     expect(violations.every((v) => v.actual === undefined)).toBe(true);
+  });
+});
+
+describe('profile time scale', () => {
+  it('multiplies the factors of the profiles whose fragment a kernel was built with, 1 for none', () => {
+    const base = ['kernel-config/base-qemu-x86_64.config', 'kernel-config/luo.config', 'kernel-config/kho.config'];
+    expect(timeScaleOf(base)).toBe(1);
+    expect(timeScaleOf([...base, 'kernel-config/debug.config'])).toBe(PROFILE_TIME_SCALE.debug);
+    expect(timeScaleOf([...base, 'kernel-config/kasan.config'])).toBe(PROFILE_TIME_SCALE.kasan);
+    expect(timeScaleOf([...base, '/abs/kernel-config/debug.config', 'kernel-config/kasan.config'])).toBe((PROFILE_TIME_SCALE.debug ?? 1) * (PROFILE_TIME_SCALE.kasan ?? 1));
+    expect(PROFILE_TIME_SCALE.kasan).toBeGreaterThan(1);
+    // Every profile has a factor.
+    expect(Object.keys(PROFILE_TIME_SCALE).sort()).toEqual(Object.keys(PROFILES).sort());
   });
 });
