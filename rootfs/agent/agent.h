@@ -93,7 +93,7 @@ void jw_seals(struct jw *w, const char *key, unsigned int seals);
 int cmd_serve(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 
-/* ---- for ops in their own files (refusals.c): the daemon's tables and failures -------------- */
+/* ---- for ops in their own files (refusals.c, mutate.c): the daemon's tables and failures ---- */
 
 struct fail;
 int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
@@ -105,6 +105,10 @@ int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *bod
 int agent_memfd_fd(const char *id);
 /* /dev/liveupdate as the daemon opened it (its path). */
 const char *agent_device(void);
+/* The daemon's request-field readers: a string (NULL when absent; *bad set on an error, f filled)
+ * and a u64 (left as it was when absent and not required). */
+const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad);
+int agent_field_u64(const struct jval *req, const char *key, int required, uint64_t *out, struct fail *f);
 
 /* refusals.c */
 int op_ioctl_raw(const struct jval *req, struct jw *body, struct fail *f);

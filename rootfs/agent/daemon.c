@@ -1023,6 +1023,19 @@ const char *agent_device(void)
 	return st.device;
 }
 
+const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad)
+{
+	const struct jval *v;
+
+	*bad = field_str(req, key, required, &v, f);
+	return v ? v->s : NULL;
+}
+
+int agent_field_u64(const struct jval *req, const char *key, int required, uint64_t *out, struct fail *f)
+{
+	return field_u64(req, key, required, out, f);
+}
+
 static const struct {
 	const char *name;
 	op_fn run;

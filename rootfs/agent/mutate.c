@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,43 +20,6 @@
 #include <unistd.h>
 
 #include "agent.h"
-
-/* The daemon's failure record (daemon.c): the same layout, a compatible type across units (C11 6.2.7). */
-struct fail {
-	int err;
-	char call[96];
-	char msg[256];
-};
-
-static int mfail(struct fail *f, int err, const char *call, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->err = err;
-	snprintf(f->call, sizeof(f->call), "%s", call);
-	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int msys(struct fail *f, const char *call, const char *what)
-{
-	int e = errno;
-
-	return mfail(f, e, call, "%s: %s", what, strerror(e));
-}
-
-static int mu64(const struct jval *req, const char *key, uint64_t *out, struct fail *f)
-{
-	const struct jval *v = json_get(req, key);
-
-	if (!v || v->type == J_NULL)
-		return 0;
-	if (json_u64(v, out))
-		return mfail(f, EINVAL, "request", "field \"%s\" must be an integer in [0, 2^64)", key);
-	return 0;
-}
 
 static int hash_whole(int fd, uint64_t size, char out[65])
 {
@@ -86,57 +48,57 @@ int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f)
 	char sha[65];
 	int fd;
 
-	if (mu64(req, "fd", &fdv, f) || mu64(req, "offset", &offset, f) || mu64(req, "length", &length, f))
+	if (agent_field_u64(req, "fd", 0, &fdv, f) || agent_field_u64(req, "offset", 0, &offset, f) || agent_field_u64(req, "length", 0, &length, f))
 		return -1;
 	if (fdv > INT32_MAX)
-		return mfail(f, EINVAL, "request", "missing integer field \"fd\"");
+		return agent_failf(f, EINVAL, "request", "missing integer field \"fd\"");
 	if (!action || action->type != J_STR)
-		return mfail(f, EINVAL, "request", "missing string field \"action\"");
+		return agent_failf(f, EINVAL, "request", "missing string field \"action\"");
 	if (data && data->type != J_STR)
-		return mfail(f, EINVAL, "request", "field \"data\" must be a string");
+		return agent_failf(f, EINVAL, "request", "field \"data\" must be a string");
 	fd = (int)fdv;
 	a = action->s;
 	jw_i64(body, "fd", fd);
 	jw_str(body, "action", a);
 	if (fstat(fd, &sb) < 0)
-		return msys(f, "fstat", "reading the size");
+		return agent_sysfail(f, "fstat", "reading the size");
 	if (!strcmp(a, "ftruncate")) {
 		if (ftruncate(fd, (off_t)offset) < 0)
-			return msys(f, "ftruncate", "resizing the memfd");
+			return agent_sysfail(f, "ftruncate", "resizing the memfd");
 	} else if (!strcmp(a, "write-past-eof")) {
 		static const char byte = 'X';
 
 		if (pwrite(fd, &byte, 1, sb.st_size) < 0)
-			return msys(f, "pwrite", "writing one byte at i_size");
+			return agent_sysfail(f, "pwrite", "writing one byte at i_size");
 	} else if (!strcmp(a, "fallocate")) {
 		if (fallocate(fd, 0, (off_t)offset, (off_t)(length ? length : PATTERN_PAGE)) < 0)
-			return msys(f, "fallocate", "allocating (mode 0)");
+			return agent_sysfail(f, "fallocate", "allocating (mode 0)");
 	} else if (!strcmp(a, "punch-hole")) {
 		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) < 0)
-			return msys(f, "fallocate", "punching a hole");
+			return agent_sysfail(f, "fallocate", "punching a hole");
 	} else if (!strcmp(a, "write") || !strcmp(a, "mmap-write")) {
 		if (!data || data->len == 0)
-			return mfail(f, EINVAL, "request", "%s needs \"data\"", a);
+			return agent_failf(f, EINVAL, "request", "%s needs \"data\"", a);
 		if (offset + data->len > (uint64_t)sb.st_size)
-			return mfail(f, EINVAL, "request", "%s is within the size: %llu + %zu > %lld", a,
+			return agent_failf(f, EINVAL, "request", "%s is within the size: %llu + %zu > %lld", a,
 				     (unsigned long long)offset, data->len, (long long)sb.st_size);
 		if (a[0] == 'w') {
 			ssize_t n = pwrite(fd, data->s, data->len, (off_t)offset);
 
 			if (n < 0)
-				return msys(f, "pwrite", "writing within the size");
+				return agent_sysfail(f, "pwrite", "writing within the size");
 			if ((size_t)n != data->len)
-				return mfail(f, EIO, "pwrite", "short write: %zd of %zu bytes", n, data->len);
+				return agent_failf(f, EIO, "pwrite", "short write: %zd of %zu bytes", n, data->len);
 		} else {
 			uint64_t base = offset & ~(uint64_t)(PATTERN_PAGE - 1);
 			size_t span = (size_t)(offset - base) + data->len;
 			uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
 
 			if (p == MAP_FAILED)
-				return msys(f, "mmap", "mapping MAP_SHARED");
+				return agent_sysfail(f, "mmap", "mapping MAP_SHARED");
 			memcpy(p + (offset - base), data->s, data->len);
 			if (msync(p, span, MS_SYNC) < 0) {
-				msys(f, "msync", "syncing the mapping");
+				agent_sysfail(f, "msync", "syncing the mapping");
 				munmap(p, span);
 				return -1;
 			}
@@ -144,13 +106,13 @@ int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f)
 		}
 		jw_u64(body, "written", data->len);
 	} else {
-		return mfail(f, EINVAL, "request",
+		return agent_failf(f, EINVAL, "request",
 			     "unknown action (ftruncate, write-past-eof, fallocate, punch-hole, write, mmap-write)");
 	}
 	if (fstat(fd, &sb) < 0)
-		return msys(f, "fstat", "reading the size");
+		return agent_sysfail(f, "fstat", "reading the size");
 	if (hash_whole(fd, (uint64_t)sb.st_size, sha) < 0)
-		return msys(f, "pread", "reading the contents");
+		return agent_sysfail(f, "pread", "reading the contents");
 	jw_u64(body, "size", (uint64_t)sb.st_size);
 	jw_u64(body, "allocated", (uint64_t)sb.st_blocks * 512);
 	jw_str(body, "sha256", sha);

@@ -43,24 +43,18 @@
 
 static int str_field(const struct jval *req, const char *key, int required, const char **out, struct fail *f)
 {
-	const struct jval *v = json_get(req, key);
+	int bad;
 
-	*out = NULL;
-	if (!v || v->type == J_NULL)
-		return required ? agent_failf(f, EINVAL, "request", "missing string field \"%s\"", key) : 0;
-	if (v->type != J_STR)
-		return agent_failf(f, EINVAL, "request", "field \"%s\" must be a string", key);
-	*out = v->s;
-	return 0;
+	*out = agent_field_str(req, key, required, f, &bad);
+	return bad;
 }
 
+/* The daemon's u64 reader, with an upper bound. */
 static int u64_field(const struct jval *req, const char *key, uint64_t *out, uint64_t max, struct fail *f)
 {
-	const struct jval *v = json_get(req, key);
-
-	if (!v || v->type == J_NULL)
-		return 0;
-	if (json_u64(v, out) || *out > max)
+	if (agent_field_u64(req, key, 0, out, f))
+		return -1;
+	if (*out > max)
 		return agent_failf(f, EINVAL, "request", "field \"%s\" must be an integer in [0, %llu]", key,
 				   (unsigned long long)max);
 	return 0;
