@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
 import { acquireLock } from '../host/lock.ts';
@@ -18,6 +18,7 @@ import {
   PROFILES,
   type MergedConfig,
 } from './fragments.ts';
+import { buildTreeRoot, prepareBuildTree, type BuildTree } from './build-tree.ts';
 import { parseDotConfig } from './kconfig.ts';
 import { firstErrors, kbuildStep } from './make-log.ts';
 import { resolveSource, type SourceTree } from './source.ts';
@@ -58,6 +59,10 @@ export interface KernelMetadata {
   config: { hash: string; requested: number; fragments: string[]; overrides: string[] };
   toolchain: Toolchain;
   make: { jobs: number; outputDir: string; commands: string[] };
+  /** The compilations of this build and how many ccache served (absent without ccache). */
+  ccache?: CcacheStats;
+  /** The hard-linked copy make ran in, and what syncing it changed (linked -1: a fresh copy). */
+  tree?: { dir: string; linked: number; removed: number; seconds: number };
   timings: { fetchSeconds: number; configureSeconds: number; buildSeconds: number; headersSeconds: number; totalSeconds: number };
   reproducer: string;
   builtAt: string;
@@ -109,18 +114,21 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
   const hit = await loadCached(finalDir);
   if (hit !== undefined) return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
 
-  // One output dir per source location and profile set: a profile flips hundreds of symbols
-  // (lockdep…), so sharing a dir would rebuild everything each time two runs alternate.
+  // One build tree per source location, one output dir in it per profile set: a profile flips
+  // hundreds of symbols (lockdep…), so sharing a dir would rebuild everything each time two runs
+  // alternate. The lock covers the tree: syncing the copy and building from it go together.
   const profiles = [...new Set(req.profiles ?? [])].sort().join('+');
-  const outDir = await cacheDir('build', `${ARCH}-${sha(`${source.location}|${profiles}`).slice(0, 16)}`);
-  const unlock = await acquireLock(join(outDir, '.handover.lock'), {
+  const root = await buildTreeRoot(`${ARCH}|${source.location}`);
+  const unlock = await acquireLock(join(root, '.handover.lock'), {
     waitMs: 3_600_000,
-    onWait: (pid) => progress.info(`waiting for another build (pid ${pid}) using ${outDir}`),
+    onWait: (pid) => progress.info(`waiting for another build (pid ${pid}) using ${root}`),
   });
   try {
     const raced = await loadCached(finalDir);
     if (raced !== undefined) return { ...raced, cacheHit: true, seconds: (Date.now() - started) / 1000 };
-    return await buildFresh({ req, progress, source, merged, toolchain, key, outDir, finalDir, started, specText });
+    progress.phase('sync');
+    const tree = await prepareBuildTree(root, source.dir, profiles);
+    return await buildFresh({ req, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText });
   } finally {
     await unlock();
   }
@@ -133,6 +141,7 @@ interface BuildContext {
   merged: MergedConfig;
   toolchain: Toolchain;
   key: string;
+  tree: BuildTree;
   outDir: string;
   finalDir: string;
   started: number;
@@ -151,8 +160,11 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
   await writeFile(fragmentPath, merged.text);
   for (const line of describeOverrides(merged)) progress.info(`note: ${line}`);
 
-  const base = ['-C', source.dir, `O=${outDir}`, `ARCH=${ARCH}`];
+  // O= a direct subdirectory of the copy: kbuild names the source `..`, so compiler commands
+  // do not depend on where the tree is and ccache serves copies of it (build-tree.ts).
+  const base = ['-C', ctx.tree.srcDir, `O=${basename(outDir)}`, `ARCH=${ARCH}`];
   const cc = ctx.toolchain.ccache ? ['CC=ccache gcc'] : [];
+  const statsLog = join(staging, 'ccache-stats.log');
   const commands: string[] = [];
   const make = async (args: string[], phase: string, onLine?: (l: string) => void): Promise<void> => {
     commands.push(['make', ...args].join(' '));
@@ -161,7 +173,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
       reject: false,
       buffer: false,
       stdin: 'ignore',
-      env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'handover', KBUILD_BUILD_HOST: 'handover' },
+      env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'handover', KBUILD_BUILD_HOST: 'handover', CCACHE_STATSLOG: statsLog },
       ...(ctx.req.signal === undefined ? {} : { cancelSignal: ctx.req.signal }),
     });
     const feed = (chunk: Buffer) => {
@@ -212,6 +224,8 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     progress.end();
 
     const release = (await readFile(join(outDir, 'include/config/kernel.release'), 'utf8')).trim();
+    const ccache = ctx.toolchain.ccache ? parseCcacheStats(await readFile(statsLog, 'utf8').catch(() => '')) : undefined;
+    if (ccache !== undefined) progress.info(`ccache: ${ccache.hits} of ${ccache.compilations} compilations from the cache`);
     await copyFile(join(outDir, 'arch/x86/boot/bzImage'), join(staging, 'bzImage'));
     await copyFile(join(outDir, 'vmlinux'), join(staging, 'vmlinux'));
     await copyFile(join(outDir, 'System.map'), join(staging, 'System.map'));
@@ -231,6 +245,8 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
       },
       toolchain: ctx.toolchain,
       make: { jobs, outputDir: outDir, commands },
+      ...(ccache === undefined ? {} : { ccache }),
+      tree: { dir: ctx.tree.srcDir, ...ctx.tree.synced },
       timings: {
         fetchSeconds: source.fetchSeconds,
         configureSeconds,
@@ -291,6 +307,24 @@ function reproducer(ctx: BuildContext): string {
 function cacheKey(source: SourceTree, merged: MergedConfig, toolchain: Toolchain): string {
   const { ccache: _ccache, ...compilers } = toolchain;
   return sha(JSON.stringify({ RECIPE, ARCH, source: source.identity, config: merged.text, compilers })).slice(0, 24);
+}
+
+export interface CcacheStats {
+  compilations: number;
+  hits: number;
+  misses: number;
+}
+
+/** Counts ccache's per-build stats log (CCACHE_STATSLOG): a `# <file>` line per call, then its counters. */
+export function parseCcacheStats(text: string): CcacheStats {
+  let hits = 0;
+  let misses = 0;
+  for (const line of text.split('\n')) {
+    if (line === 'direct_cache_hit' || line === 'preprocessed_cache_hit') hits++;
+    else if (line === 'cache_miss') misses++;
+  }
+  // Calls ccache cannot cache (preprocessing a linker script…) are neither: not compilations.
+  return { compilations: hits + misses, hits, misses };
 }
 
 function sha(text: string): string {

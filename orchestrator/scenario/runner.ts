@@ -47,6 +47,19 @@ export interface RunOptions {
   baseline?: Baseline;
   /** An XPASS (a known kernel bug that did not show) fails its scenario, as pytest's strict xfail. */
   strictXfail?: boolean;
+  /**
+   * The shipped suite as a whole: a scenario that needs a kernel profile the run did not ask for
+   * (kho-selftest-debug) is skipped, saying how to run it, instead of costing a second kernel build.
+   */
+  deferProfiles?: boolean;
+}
+
+/** Why a scenario is deferred (RunOptions.deferProfiles), or undefined when it runs. */
+export function deferredReason(scenario: Pick<Scenario, 'name' | 'kernel'>, requested: readonly string[]): string | undefined {
+  const extra = (scenario.kernel?.profile ?? []).filter((p) => !requested.includes(p));
+  if (extra.length === 0) return undefined;
+  const flags = extra.map((p) => `--profile ${p}`).join(' ');
+  return `needs the ${extra.join('+')} profile's kernel, a second build: not part of the default suite; run it by name (handover run ${scenario.name}) or the suite with ${flags}`;
 }
 
 const DEFAULT_MEMORY_MIB = 1024;
@@ -96,7 +109,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     names.add(s.name);
   }
   const { base, kernels } = await buildKernels(opts);
-  const firstTarget = kernels.find((k) => k.target !== undefined)?.target;
+  const firstTarget = kernels.find((k) => k?.target !== undefined)?.target;
   // --repeat N: the pool takes (scenario, repeat) pairs; once is exactly the run without repeats.
   const repeat = Math.max(1, opts.repeat ?? 1);
   // Every repeat is a VM to plan for: one scenario repeated still fills --jobs machines.
@@ -118,12 +131,16 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
       const scenario = item === undefined ? undefined : opts.scenarios[item.index];
       if (item === undefined || scenario === undefined || opts.signal?.aborted === true) return;
       const i = item.index;
-      const kernel = kernels[i] as PreparedKernel;
+      const kernel = kernels[i];
       const label = repeat === 1 ? scenario.name : repeatLabel(scenario.name, item.repeat, repeat);
       try {
         for (const r of reporters) r.scenarioStart?.(label, scenario.description);
         const dir = repeat === 1 ? join(opts.output, scenario.name) : repeatDir(opts.output, scenario.name, item.repeat);
-        const result = await runWithRetries(scenario, kernel, opts, repeat === 1 ? reporters : repeatReporters(reporters, scenario.name, label), dir);
+        const deferred = opts.deferProfiles === true ? deferredReason(scenario, opts.kernel?.profiles ?? []) : undefined;
+        const result =
+          kernel === undefined || deferred !== undefined
+            ? { result: deferredResult(scenario, dir, deferred ?? 'not run: the run stopped before its kernel was built') }
+            : await runWithRetries(scenario, kernel, opts, repeat === 1 ? reporters : repeatReporters(reporters, scenario.name, label), dir);
         accels[i] = result.accel;
         for (const r of reporters) r.scenarioEnd?.(repeat === 1 ? result.result : { ...result.result, name: label });
         if (repeat === 1) {
@@ -171,6 +188,32 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   return run;
 }
 
+/** A scenario that did not run (deferred): skipped, every step skipped with the same reason. */
+function deferredResult(scenario: Scenario, dir: string, message: string): ScenarioResult {
+  return {
+    name: scenario.name,
+    file: scenario.file,
+    description: scenario.description,
+    status: 'skipped',
+    message,
+    durationMs: 0,
+    steps: scenario.steps.map((s, index) => ({
+      index,
+      kind: s.kind,
+      name: s.name ?? describeStep(s),
+      line: s.line,
+      status: 'skipped',
+      durationMs: 0,
+      message,
+      promises: stepPromises(s),
+    })),
+    consoles: [],
+    blackoutsMs: [],
+    figures: {},
+    artifactsDir: dir,
+  };
+}
+
 interface PreparedKernel {
   build: KernelBuild;
   /** Wall time of the build (or cache look-up) that produced it. */
@@ -184,7 +227,7 @@ interface PreparedKernel {
  * parallel machines only ever find them in the cache. Scenarios with the same profiles and config
  * share one build.
  */
-async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: PreparedKernel[] }> {
+async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: (PreparedKernel | undefined)[] }> {
   const byKey = new Map<string, PreparedKernel>();
   const get = async (profiles: string[], config: string[], into?: string): Promise<PreparedKernel> => {
     const key = JSON.stringify([profiles, config, into ?? null]);
@@ -201,9 +244,13 @@ async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; 
   };
   if (opts.scenarios.length === 0) return { kernels: [] };
   const base = await get([...(opts.kernel?.profiles ?? [])], [...(opts.kernel?.config ?? [])]);
-  const kernels: PreparedKernel[] = [];
+  const kernels: (PreparedKernel | undefined)[] = [];
   for (const scenario of opts.scenarios) {
     if (opts.signal?.aborted === true) break;
+    if (opts.deferProfiles === true && deferredReason(scenario, opts.kernel?.profiles ?? []) !== undefined) {
+      kernels.push(undefined);
+      continue;
+    }
     kernels.push(
       await get(
         [...(opts.kernel?.profiles ?? []), ...(scenario.kernel?.profile ?? [])],

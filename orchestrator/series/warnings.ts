@@ -19,12 +19,18 @@ export interface WarningDiff {
 const WARNING = /^(\S+?\.(?:c|h|S|rs)):(\d+):(?:(\d+):)? warning: (.+)$/;
 const UNIT_LEAD = /^(?:In file included from |\s+from )?(\S+?\.(?:c|S)):(?:\d+[:,]|\s*In function|\s*At top level)/;
 
-/** Paths as kbuild prints them in an O= build: strip the source dir so they read as in the tree. */
+/**
+ * Paths as kbuild prints them in an O= build: strip the source dir so they read as in the tree.
+ * handover builds with O= a subdirectory of the tree's copy, so kbuild names the tree `..`.
+ */
 function relative(path: string, srcDir: string): string {
   const prefix = srcDir.endsWith('/') ? srcDir : `${srcDir}/`;
   let p = path.startsWith(prefix) ? path.slice(prefix.length) : path;
-  while (p.startsWith('./')) p = p.slice(2);
-  return p;
+  for (;;) {
+    if (p.startsWith('./')) p = p.slice(2);
+    else if (p.startsWith('../')) p = p.slice(3);
+    else return p;
+  }
 }
 
 /** The units this log recompiled (from kbuild's `  CC      mm/memfd_luo.o` lines). */

@@ -1,8 +1,10 @@
-import { readFile, rm, unlink, writeFile, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink, writeFile, readdir, stat } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel, type KernelBuild } from '../../orchestrator/kernel/build.ts';
+import { buildTreeRoot } from '../../orchestrator/kernel/build-tree.ts';
 import { HandoverError } from '../../orchestrator/errors.ts';
 import { cacheDir } from '../../orchestrator/paths.ts';
 import { createProgress } from '../../orchestrator/report/progress.ts';
@@ -100,6 +102,38 @@ describe('a local tree', () => {
     expect((failure as HandoverError).outcome).toBe('build-failed');
     expect((failure as HandoverError).evidence.join('\n')).toMatch(/luo_core\.c:\d+:\d+: error: #error handover-test-error/);
     await replace(edited, original);
+  });
+
+  it('a copy of the tree at another path, built by `run`, comes from ccache, with make -j the CPU count', async () => {
+    // A new path every time: a new build tree, so only ccache (not an incremental build) can be fast.
+    const copy = await mkdtemp(join(await cacheDir('test-trees'), 'linux-elsewhere-'));
+    await rm(copy, { recursive: true });
+    await execa('cp', ['-al', tree, copy]);
+    const dir = await mkdtemp(join(tmpdir(), 'handover-copy-run-'));
+    try {
+      const r = await handover(['run', 'kho-on-by-default', '--kernel', copy, '--accel', 'tcg', '--reporter', 'json', '--output', dir]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const line = /^ccache: (\d+) of (\d+) compilations from the cache$/m.exec(r.stderr);
+      expect(line, r.stderr.slice(-2000)).not.toBeNull();
+      const [hits, all] = [Number(line?.[1]), Number(line?.[2])];
+      console.log(`copy at another path: ccache ${hits} of ${all} compilations`);
+      expect(all).toBeGreaterThan(1000);
+      expect(hits / all).toBeGreaterThan(0.95);
+      const build = await buildKernel({ kernel: copy });
+      expect(build.cacheHit).toBe(true);
+      expect(build.metadata.ccache).toEqual({ compilations: all, hits, misses: all - hits });
+      // `run --jobs` is the VM count: make got the CPU count.
+      expect(build.metadata.make.jobs).toBe(availableParallelism());
+      expect(build.metadata.make.commands.find((c) => c.endsWith(' bzImage'))).toContain(` -j${availableParallelism()} `);
+      // The compiler saw the tree as `..`, not as the copy's path.
+      expect(await readFile(build.artifacts.buildLog, 'utf8')).not.toContain(copy);
+    } finally {
+      const built = await buildKernel({ kernel: copy }).catch(() => undefined);
+      if (built !== undefined) await rm(built.dir, { recursive: true, force: true });
+      await rm(await buildTreeRoot(`x86_64|local:${copy}`), { recursive: true, force: true });
+      await rm(copy, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('is never written to: no .config, no objects, nothing new but the file the test edited', async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findScenarioFiles, SUITE_DIR } from '../../orchestrator/scenario/discover.ts';
 import { loadScenarios } from '../../orchestrator/scenario/load.ts';
+import { deferredReason } from '../../orchestrator/scenario/runner.ts';
 import { scenarioJsonSchema } from '../../orchestrator/scenario/schema.ts';
 import { parseSize } from '../../orchestrator/scenario/steps.ts';
 
@@ -16,6 +17,21 @@ describe('the shipped suite', () => {
   it('publishes the JSON Schema generated from the same definition', async () => {
     const committed: unknown = JSON.parse(await readFile(join(SUITE_DIR, 'scenario.schema.json'), 'utf8'));
     expect(committed).toEqual(scenarioJsonSchema());
+  });
+
+  it('as a whole needs one kernel: only kho-selftest-debug is deferred, and it says how to run it', async () => {
+    const scenarios = await loadScenarios(await findScenarioFiles([]));
+    const deferred = scenarios.flatMap((s) => {
+      const why = deferredReason(s, []);
+      return why === undefined ? [] : [`${s.name}: ${why}`];
+    });
+    expect(deferred).toEqual([
+      "kho-selftest-debug: needs the debug profile's kernel, a second build: not part of the default suite; run it by name (handover run kho-selftest-debug) or the suite with --profile debug",
+    ]);
+    const selftest = scenarios.find((s) => s.name === 'kho-selftest-debug');
+    if (selftest === undefined) throw new Error('kho-selftest-debug is not shipped');
+    expect(deferredReason(selftest, ['debug'])).toBeUndefined();
+    expect(deferredReason(selftest, ['kasan'])).toMatch(/^needs the debug profile's kernel/);
   });
 
   it('finds shipped scenarios by name and refuses unknown ones', async () => {
