@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
@@ -23,7 +24,7 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
   kexecSyscall?: 'file' | 'legacy';
   append?: string;
   kexecAppend?: string;
-  jobs: number;
+  jobs?: number;
   buildJobs?: number;
   strictXfail?: boolean;
   retries: number;
@@ -67,7 +68,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))
     .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
-    .option('-j, --jobs <n>', 'VMs at once (lowered to what CPUs and free memory allow)', positiveInt, 1)
+    .option('-j, --jobs <n>', 'VMs at once (default: the CPU count; lowered to what CPUs and free memory allow)', positiveInt)
     .option(
       '--retries <n>',
       'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout) or a kernel-hang (retried to confirm it); other failures are never retried',
@@ -97,7 +98,9 @@ export function registerRun(program: Command): void {
         }
         const output = resolve(opts.output);
         const reporters: Reporter[] = [fileReporter(output, kinds)];
-        if (kinds.includes('console')) reporters.unshift(consoleReporter(process.stderr, process.stdout, { buffered: opts.jobs > 1 }));
+        // One VM per CPU unless asked: each TCG guest keeps one core busy (planJobs caps it by memory).
+        const jobs = opts.jobs ?? availableParallelism();
+        if (kinds.includes('console')) reporters.unshift(consoleReporter(process.stderr, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
         const run = await runScenarios({
           scenarios,
           // A cold kernel build takes minutes: show it like `kernel build` does.
@@ -108,7 +111,7 @@ export function registerRun(program: Command): void {
           reporters,
           agentFor,
           signal,
-          jobs: opts.jobs,
+          jobs,
           retries: opts.retries,
           strictXfail: opts.strictXfail === true,
           // The shipped suite builds one kernel: what needs another profile runs when asked for.
