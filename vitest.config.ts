@@ -14,6 +14,8 @@ export default defineConfig({
           testTimeout: 3_600_000,
           hookTimeout: 3_600_000,
           fileParallelism: false,
+          // Prints, at the end, which kernels the run compiled (and ccache's share): the rest were cache hits.
+          globalSetup: ['test/helpers/build-summary.ts'],
         },
       },
     ],
