@@ -11,6 +11,9 @@
 #   HANDOVER_SHARDS     how many shards (default 1)
 #   HANDOVER_JOBS       VMs at once in this shard (default: handover's)
 #   HANDOVER_OUTPUT     results folder (default handover-results)
+#   HANDOVER_CACHE_MAX_SIZE  what the build cache may hold once the shard is done (default 20G;
+#                       `handover cache gc` removes least recently used entries, so the CI cache
+#                       saved after the job stays bounded)
 #
 # A nightly's comparison with the previous night is made on the merged results (merge-reports
 # --baseline/--history), never per shard: a shard holds only part of the suite.
@@ -35,4 +38,9 @@ args+=(--reporter console,junit,json,ktap,html --output "${HANDOVER_OUTPUT:-hand
 printf 'handover'
 printf ' %q' "${args[@]}"
 printf '\n'
-exec node "$HANDOVER_BIN" "${args[@]}"
+set +e
+node "$HANDOVER_BIN" "${args[@]}"
+rc=$?
+set -e
+node "$HANDOVER_BIN" cache gc --max-size "${HANDOVER_CACHE_MAX_SIZE:-20G}" || echo "handover cache gc failed (the results stand)" >&2
+exit "$rc"

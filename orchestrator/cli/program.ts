@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBisect } from './bisect.ts';
+import { registerCache } from './cache.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerKernel } from './kernel.ts';
 import { registerConsole, registerMachine } from './machine.ts';
@@ -26,5 +27,6 @@ export function createProgram(): Command {
   registerSeries(program);
   registerBisect(program);
   registerSchema(program);
+  registerCache(program);
   return program;
 }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
+import { markUsed } from '../host/cache-store.ts';
 import { acquireLock } from '../host/lock.ts';
 import { cacheDir } from '../paths.ts';
 import { createProgress, formatSeconds, type Progress } from '../report/progress.ts';
@@ -111,8 +112,13 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
   const key = cacheKey(source, merged, toolchain);
   const kernels = await cacheDir('kernels');
   const finalDir = join(kernels, key);
+  // Cache entries this build reads get a use stamp: `handover cache gc` goes least recently used first.
+  if (spec.kind !== 'local') await markUsed(dirname(source.dir));
   const hit = await loadCached(finalDir);
-  if (hit !== undefined) return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
+  if (hit !== undefined) {
+    await markUsed(finalDir);
+    return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
+  }
 
   // One build tree per source location, one output dir in it per profile set: a profile flips
   // hundreds of symbols (lockdep…), so sharing a dir would rebuild everything each time two runs

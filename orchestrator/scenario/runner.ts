@@ -1,6 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { availableParallelism, freemem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
@@ -19,6 +19,7 @@ import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';
 import { clearScenarioDirs, repeatDir, repeatLabel, repeatPlan, repeatReporters, RepeatTally } from './repeat.ts';
 import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
+import { holdEntries } from '../host/cache-store.ts';
 import type { Overrides, StepContext } from './step-context.ts';
 
 export interface RunOptions {
@@ -108,7 +109,24 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
     if (names.has(s.name)) throw new HandoverError('usage-error', `two scenarios are named '${s.name}' (${s.file} and another): names must be unique`);
     names.add(s.name);
   }
-  const { base, kernels } = await buildKernels(opts);
+  const held: string[] = [];
+  const { base, kernels } = await buildKernels(opts, held);
+  // The kernels and guest images the run reads stay held (`handover cache gc` skips them) until it ends.
+  const release = await holdEntries(held);
+  try {
+    return await runPool(opts, started, reporters, base, kernels);
+  } finally {
+    await release();
+  }
+}
+
+async function runPool(
+  opts: RunOptions,
+  started: number,
+  reporters: readonly Reporter[],
+  base: PreparedKernel | undefined,
+  kernels: readonly (PreparedKernel | undefined)[],
+): Promise<RunResult> {
   const firstTarget = kernels.find((k) => k?.target !== undefined)?.target;
   // --repeat N: the pool takes (scenario, repeat) pairs; once is exactly the run without repeats.
   const repeat = Math.max(1, opts.repeat ?? 1);
@@ -227,7 +245,7 @@ interface PreparedKernel {
  * parallel machines only ever find them in the cache. Scenarios with the same profiles and config
  * share one build.
  */
-async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; kernels: (PreparedKernel | undefined)[] }> {
+async function buildKernels(opts: RunOptions, held: string[]): Promise<{ base?: PreparedKernel; kernels: (PreparedKernel | undefined)[] }> {
   const byKey = new Map<string, PreparedKernel>();
   const get = async (profiles: string[], config: string[], into?: string): Promise<PreparedKernel> => {
     const key = JSON.stringify([profiles, config, into ?? null]);
@@ -235,8 +253,9 @@ async function buildKernels(opts: RunOptions): Promise<{ base?: PreparedKernel; 
     if (k === undefined) {
       const t0 = performance.now();
       const build = await buildKernel({ ...opts.kernel, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-      await buildRootfs({ uapiInclude: build.artifacts.headers });
+      const rootfs = await buildRootfs({ uapiInclude: build.artifacts.headers });
       const target = into === undefined ? undefined : await buildKexecTarget(opts, into, profiles, config);
+      held.push(build.dir, dirname(rootfs.basePath), ...(target === undefined ? [] : [target.dir]));
       k = { build, ms: Math.round(performance.now() - t0), ...(target === undefined ? {} : { target }) };
       byKey.set(key, k);
     }
