@@ -20,7 +20,7 @@ export default function setup(): () => Promise<void> {
       return;
     }
     const lines = built.map((m) => {
-      const cc = m.ccache === undefined ? 'no ccache' : `ccache ${m.ccache.hits}/${m.ccache.compilations}`;
+      const cc = m.ccache !== undefined ? `ccache ${m.ccache.hits}/${m.ccache.compilations}` : m.toolchain.ccache ? 'ccache (no stats recorded)' : 'no ccache';
       const files = new Set(m.config.fragments.map((f) => basename(f)));
       const profiles = Object.entries(PROFILES).filter(([, file]) => files.has(file)).map(([name]) => name).join('+');
       return `  ${m.release} ${m.source.spec}${profiles === '' ? '' : ` [${profiles}]`}: ${Math.round(m.timings.totalSeconds)} s, ${cc}`;
