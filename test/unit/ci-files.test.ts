@@ -74,7 +74,7 @@ export function commandLines(text: string, where: string): CommandLine[] {
   for (const m of text.matchAll(/\bnode\s+(?:"\$\{?HANDOVER_BIN\}?"|\S*bin\/handover\.js)\s+([^\n]*)/g)) {
     const tokens = (m[1] ?? '').split(/\s+/).filter(Boolean);
     if ((tokens[0] ?? '').startsWith('"${args')) continue;
-    const command = tokens[0] === 'kernel' ? `kernel ${tokens[1] ?? ''}` : (tokens[0] ?? '');
+    const command = tokens[0] === 'kernel' || tokens[0] === 'cache' ? `${tokens[0]} ${tokens[1] ?? ''}` : (tokens[0] ?? '');
     out.push(parseTokens(`${where}:${lineOf(m.index)}`, command, tokens));
   }
   const start = /\bargs=\((\w[\w-]*)\)/.exec(text);
