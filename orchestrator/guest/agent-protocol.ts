@@ -121,7 +121,15 @@ export interface RequestFields {
   'open-device': Record<never, never>;
   /** RETRIEVE_FD of one token twice; both fds fstat'ed, and compared with kcmp (else by their shared file position). */
   'same-file': SessionRef & { token: Token };
+  /**
+   * Hands an outgoing session to a holder process (rootfs/agent/lifetimes.c), then closes the
+   * daemon's own fd: a forked child keeping it, a child given it over SCM_RIGHTS, or a forked child
+   * that exec()s (the O_CLOEXEC fd goes). `exit` kills and reaps the holders.
+   */
+  hold: SessionRef & { mode: HoldMode };
 }
+
+export type HoldMode = 'fork' | 'scm-rights' | 'exec';
 
 export type PreserveAs = 'dup' | 'proc-fd' | 'pipe' | 'tmpfile' | 'linked' | 'path' | 'hugetlb';
 export type FsName = 'tmpfs' | 'ramfs' | 'hugetlbfs' | 'other';
@@ -216,6 +224,8 @@ export interface ReplyFields {
   'preserve-as': { session: string; token: Token; as: PreserveAs; ino?: number; nlink?: number; fileType?: string; fs?: FsName; sameInodeAsMemfd?: boolean };
   'open-device': { device: string; opened: true };
   'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null; sameFileBy?: 'kcmp' | 'f_pos' };
+  /** holderHasSession: the holder's /proc/<pid>/fd shows the session (false after exec). */
+  hold: { session: string; mode: HoldMode; pid: number; agentClosed: true; holderHasSession: boolean };
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];
@@ -323,6 +333,7 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   'preserve-as': { session: 'string', token: 'token', as: 'string' },
   'open-device': { device: 'string', opened: 'boolean' },
   'same-file': { session: 'string', token: 'token', fds: 'array', ino: 'array', dev: 'array', sameInode: 'boolean' },
+  hold: { session: 'string', mode: 'string', pid: 'number', agentClosed: 'boolean', holderHasSession: 'boolean' },
 };
 
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };

@@ -32,7 +32,7 @@ export interface TimelineInput {
   kernelBuildMs?: number;
 }
 
-const PRESERVE = new Set(['open_liveupdate', 'create_session', 'memfd', 'preserve', 'close_session', 'write_memfd', 'kill_holder']);
+const PRESERVE = new Set(['open_liveupdate', 'create_session', 'memfd', 'preserve', 'close_session', 'write_memfd', 'kill_holder', 'hold']);
 const VERIFY = new Set(['retrieve', 'session_absent', 'finish', 'debugfs', 'log']);
 const KEXEC = new Set(['kexec', 'kexec_load']);
 

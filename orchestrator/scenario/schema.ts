@@ -130,7 +130,15 @@ export const STEP_SCHEMAS = {
     z.strictObject({ id: name, offset: z.number().int().nonnegative().default(0), data: z.string().min(1) }),
     'change a memfd behind the check (a negative control: retrieve must then see a hash mismatch)',
   ),
-  kill_holder: step('kill_holder', z.strictObject({}), 'the process holding /dev/liveupdate and the session fds exits'),
+  kill_holder: step('kill_holder', z.strictObject({}), 'the process holding /dev/liveupdate and the session fds exits (and the holders `hold` started are killed)'),
+  hold: step(
+    'hold',
+    z.strictObject({
+      session: name,
+      mode: z.enum(['fork', 'scm-rights', 'exec']).describe('fork: a forked child keeps the fd; scm-rights: a child gets it over a unix socket; exec: a forked child keeping it exec()s (session fds are O_CLOEXEC)'),
+    }),
+    'hand an outgoing session to another process, then close the agent\'s own fd: whatever that process holds at the kexec is what arrives',
+  ),
   kexec_load: step(
     'kexec_load',
     z.strictObject({ syscall: z.enum(['file', 'legacy']).default('file') }),

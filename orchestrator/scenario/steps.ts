@@ -57,6 +57,8 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       ctx.agentUp = false;
       return r;
     }
+    case 'hold':
+      return expectOk(step, await call(ctx, { op: 'hold', session: step.hold.session, mode: step.hold.mode }));
     case 'finish':
       return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
     case 'agent': {

@@ -106,6 +106,13 @@ export function validateSteps<D>(steps: readonly (Step & { line: number })[], at
           s.gone.set(step.close_session, `close_session of it on line ${step.line}`);
         }
         break;
+      case 'hold':
+        // The session goes to another process: the agent can no longer preserve into it or close it.
+        if (needHeld(i, step.hold.session, ['hold', 'session'], 'hold of')) {
+          s.open.delete(step.hold.session);
+          s.gone.set(step.hold.session, `hold of it on line ${step.line} (another process holds it)`);
+        }
+        break;
       case 'kexec_load':
         if (s.loadedAt !== undefined) problems.push(at(i, ['kexec_load'], `the kexec image is already loaded on line ${s.loadedAt}, and no kexec since`));
         s.loadedAt = step.line;

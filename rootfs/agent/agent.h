@@ -101,6 +101,8 @@ int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
 int agent_sysfail(struct fail *f, const char *call, const char *what);
 /* The session fd the request's "session" (and "direction") names, or -1 with f set. */
 int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *body, struct fail *f);
+/* Closes that session fd and forgets its session (its tokens' fds too). */
+void agent_close_session_fd(int fd);
 /* The fd of a memfd the agent created, or -1. */
 int agent_memfd_fd(const char *id);
 /* /dev/liveupdate as the daemon opened it (its path). */
@@ -118,5 +120,9 @@ int op_same_file(const struct jval *req, struct jw *body, struct fail *f);
 
 /* mutate.c: ftruncate / write past EOF / fallocate / punch-hole / write / mmap-write on a memfd fd. */
 int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f);
+
+/* lifetimes.c: hand a session to a holder process (fork / scm-rights / exec); `exit` ends them. */
+int op_hold(const struct jval *req, struct jw *body, struct fail *f);
+void agent_end_holders(void);
 
 #endif
