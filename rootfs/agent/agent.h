@@ -105,8 +105,9 @@ int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *bod
 void agent_close_session_fd(int fd);
 /* The fd of a memfd the agent created, or -1. */
 int agent_memfd_fd(const char *id);
-/* /dev/liveupdate as the daemon opened it (its path). */
+/* /dev/liveupdate as the daemon opened it (its path), and its fd. */
 const char *agent_device(void);
+int agent_lu_fd(void);
 /* The daemon's request-field readers: a string (NULL when absent; *bad set on an error, f filled)
  * and a u64 (left as it was when absent and not required). */
 const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad);
@@ -124,5 +125,12 @@ int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f);
 /* lifetimes.c: hand a session to a holder process (fork / scm-rights / exec); `exit` ends them. */
 int op_hold(const struct jval *req, struct jw *body, struct fail *f);
 void agent_end_holders(void);
+
+/* meminfo.c: /proc/meminfo's MemTotal, MemFree, MemAvailable, Shmem (bytes), caches dropped first on request. */
+int op_meminfo(const struct jval *req, struct jw *body, struct fail *f);
+
+/* scale.c: thousands of sessions / files created and preserved, or retrieved and verified, in one request. */
+int op_bulk_preserve(const struct jval *req, struct jw *body, struct fail *f);
+int op_bulk_retrieve(const struct jval *req, struct jw *body, struct fail *f);
 
 #endif

@@ -1033,6 +1033,11 @@ const char *agent_device(void)
 	return st.device;
 }
 
+int agent_lu_fd(void)
+{
+	return st.lu_fd;
+}
+
 const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad)
 {
 	const struct jval *v;
@@ -1068,6 +1073,8 @@ static const struct {
 	{ "exit", op_exit },
 	{ "mutate-memfd", op_mutate_memfd }, /* mutate.c */
 	{ "hold", op_hold },                 /* lifetimes.c */
+	{ "meminfo", op_meminfo },           /* meminfo.c */
+	{ "bulk-preserve", op_bulk_preserve }, { "bulk-retrieve", op_bulk_retrieve }, /* scale.c */
 	{ "ioctl-raw", op_ioctl_raw }, { "preserve-as", op_preserve_as }, { "open-device", op_open_device }, { "same-file", op_same_file },
 };
 
