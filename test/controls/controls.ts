@@ -152,7 +152,7 @@ export const CONTROLS: readonly Control[] = [
 
   // no-leaks: each bound made to see memory held (preserved and not retrieved, not finished, not closed) or none.
   { scenario: 'no-leaks', step: 12, control: 'the first kexec through kexec_load', variant: legacyKexec(12), reason: noHandover(2) },
-  { scenario: 'no-leaks', step: 13, control: 'kexec_load with handover: false: nothing is held', variant: nothingHandedOver, reason: held('at least 90\\.0'), sample: true },
+  { scenario: 'no-leaks', step: 13, control: 'kexec_load with handover: false: nothing is held', variant: nothingHandedOver, reason: held('at least 96\\.0'), sample: true },
   { scenario: 'no-leaks', step: 14, control: 'write_memfd w before the kexec', variant: tamperBefore(12, 'w'), reason: mismatch('w') },
   { scenario: 'no-leaks', step: 16, control: 'write_memfd h1 before the kexec', variant: tamperBefore(12, 'h1'), reason: mismatch('h1') },
   {
@@ -160,19 +160,19 @@ export const CONTROLS: readonly Control[] = [
     step: 18,
     control: 'halves retrieved without FINISH and left open: its token 2 is not discarded',
     variant: (s) => remove(17)(body(16, 'retrieve', (r) => ({ ...r, finish: false }))(s)),
-    reason: held('at most 36\\.0'),
+    reason: held('at most 33\\.0'),
     sample: true,
   },
-  { scenario: 'no-leaks', step: 19, control: 'dropped retrieved and closed too: nothing is held', variant: insertBefore(19, ...retrieveAndClose('dropped', 'd')), reason: held('at least 28\\.0') },
-  { scenario: 'no-leaks', step: 20, control: 'a 16 MiB memfd created (and kept) before it', variant: insertBefore(20, bigMemfd('extra', '16M')), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 8\.0 MiB allowed/, sample: true },
+  { scenario: 'no-leaks', step: 19, control: 'dropped retrieved and closed too: nothing is held', variant: insertBefore(19, ...retrieveAndClose('dropped', 'd')), reason: held('at least 32\\.0') },
+  { scenario: 'no-leaks', step: 20, control: 'a 16 MiB memfd created (and kept) before it', variant: insertBefore(20, bigMemfd('extra', '16M')), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/, sample: true },
   { scenario: 'no-leaks', step: 21, control: 'the second kexec through kexec_load', variant: legacyKexec(21), reason: noHandover(3) },
   { scenario: 'no-leaks', step: 22, control: 'dropped preserved again before the second kexec', variant: preserveAgain(21, 'dropped'), reason: arrived('dropped') },
-  { scenario: 'no-leaks', step: 23, control: 'a 32 MiB session preserved before the second kexec and never retrieved', variant: preserveBig(21, 'stray'), reason: held('at most 4\\.0') },
+  { scenario: 'no-leaks', step: 23, control: 'a 32 MiB session preserved before the second kexec and never retrieved', variant: preserveBig(21, 'stray'), reason: held('at most 1\\.0') },
   { scenario: 'no-leaks', step: 27, control: 'the third kexec through kexec_load', variant: legacyKexec(27), reason: noHandover(4) },
   { scenario: 'no-leaks', step: 28, control: 'write_memfd m before the kexec', variant: tamperBefore(27, 'm'), reason: mismatch('m') },
-  { scenario: 'no-leaks', step: 30, control: 'a 32 MiB session preserved before the third kexec and never retrieved', variant: preserveBig(27, 'stray'), reason: held('at most 4\\.0') },
-  { scenario: 'no-leaks', step: 31, control: 'hop not closed (close_session removed): its memfd stays', variant: remove(29), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 8\.0 MiB allowed/ },
-  { scenario: 'no-leaks', step: 32, control: 'a 32 MiB memfd created (and kept) before it', variant: insertBefore(32, bigMemfd('extra', '32M')), reason: /^MemFree is \d+\.\d MiB below 'cold', at most 12\.0 MiB allowed/ },
+  { scenario: 'no-leaks', step: 30, control: 'a 32 MiB session preserved before the third kexec and never retrieved', variant: preserveBig(27, 'stray'), reason: held('at most 1\\.0') },
+  { scenario: 'no-leaks', step: 31, control: 'hop not closed (close_session removed): its memfd stays', variant: remove(29), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/ },
+  { scenario: 'no-leaks', step: 32, control: 'a 32 MiB memfd created (and kept) before it', variant: insertBefore(32, bigMemfd('extra', '32M')), reason: /^MemFree is \d+\.\d MiB below 'cold', at most 24\.0 MiB allowed/ },
 
   // stress (scenarios/stress/, not in the default suite)
   { scenario: 'many-sessions', step: 1, control: 'the kexec through kexec_load', variant: legacyKexec(1), reason: noHandover(2) },
