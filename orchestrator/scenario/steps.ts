@@ -404,7 +404,7 @@ async function bulkRetrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'b
   const r = await call(ctx, { op: 'bulk-retrieve', ...spec });
   const files = spec.sessions * (spec.files ?? 1);
   if (!r.ok) {
-    const where = `${String(r.sessionsDone)} of ${spec.sessions} sessions and ${String(r.filesDone)} of ${files} memfds came back before ${typeof r.failedSession === 'string' ? `session '${r.failedSession}'${r.failedToken === undefined ? '' : ` token ${String(r.failedToken)}`}` : 'the failure'}`;
+    const where = `${String(r.sessionsDone)} of ${spec.sessions} sessions and ${String(r.filesDone)} of ${files} memfds came back before ${typeof r.failedSession === 'string' ? `session '${r.failedSession}'${typeof r.failedToken === 'number' ? ` token ${r.failedToken}` : ''}` : 'the failure'}`;
     throw new StepFailure(`bulk set '${step.bulk_retrieve}': ${where}: ${describeReply(r)}${typeof r.call === 'string' ? ` from ${r.call}` : ''}`, [JSON.stringify(r)]);
   }
   ctx.figures[`bulk ${step.bulk_retrieve} retrieve ms`] = Math.round(Number(r.ms));
