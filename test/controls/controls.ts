@@ -144,15 +144,15 @@ export const CONTROLS: readonly Control[] = [
 
   // session-lifetimes: the holder made to lose the session (killed, or exec()ing), or made to keep it.
   { scenario: 'session-lifetimes', step: 17, control: 'the kexec through kexec_load', variant: legacyKexec(17), reason: noHandover(2) },
-  { scenario: 'session-lifetimes', step: 18, control: 'the forked holder killed before the kexec (kill_holder after its hold)', variant: insertBefore(4, { kind: 'kill_holder', kill_holder: {} }), reason: lost('forked'), sample: true },
+  { scenario: 'session-lifetimes', step: 18, control: 'the forked holder killed before the kexec (kill_holder after its hold)', variant: insertBefore(4, { kind: 'kill_holder', kill_holder: {} }), reason: lost('forked') },
   { scenario: 'session-lifetimes', step: 19, control: 'the SCM_RIGHTS holder replaced by one that exec()s', variant: body(7, 'hold', (h) => ({ ...h, mode: 'exec' as const })), reason: lost('passed') },
   { scenario: 'session-lifetimes', step: 20, control: 'the exec()ing holder replaced by a forked one that keeps the fd', variant: body(11, 'hold', (h) => ({ ...h, mode: 'fork' as const })), reason: arrived('execd'), sample: true },
   { scenario: 'session-lifetimes', step: 21, control: 'write_memfd kept before the kexec', variant: tamperBefore(17, 'kept'), reason: mismatch('kept') },
-  { scenario: 'session-lifetimes', step: 22, control: 'partial retrieved without FINISH: token 2 is still there', variant: body(21, 'retrieve', (r) => ({ ...r, finish: false })), reason: succeeded('ENOENT', 'RETRIEVE_FD'), sample: true },
+  { scenario: 'session-lifetimes', step: 22, control: 'partial retrieved without FINISH: token 2 is still there', variant: body(21, 'retrieve', (r) => ({ ...r, finish: false })), reason: succeeded('ENOENT', 'RETRIEVE_FD') },
 
   // no-leaks: each bound made to see memory held (preserved and not retrieved, not finished, not closed) or none.
   { scenario: 'no-leaks', step: 12, control: 'the first kexec through kexec_load', variant: legacyKexec(12), reason: noHandover(2) },
-  { scenario: 'no-leaks', step: 13, control: 'kexec_load with handover: false: nothing is held', variant: nothingHandedOver, reason: held('at least 96\\.0'), sample: true },
+  { scenario: 'no-leaks', step: 13, control: 'kexec_load with handover: false: nothing is held', variant: nothingHandedOver, reason: held('at least 96\\.0') },
   { scenario: 'no-leaks', step: 14, control: 'write_memfd w before the kexec', variant: tamperBefore(12, 'w'), reason: mismatch('w') },
   { scenario: 'no-leaks', step: 16, control: 'write_memfd h1 before the kexec', variant: tamperBefore(12, 'h1'), reason: mismatch('h1') },
   {
@@ -164,7 +164,7 @@ export const CONTROLS: readonly Control[] = [
     sample: true,
   },
   { scenario: 'no-leaks', step: 19, control: 'dropped retrieved and closed too: nothing is held', variant: insertBefore(19, ...retrieveAndClose('dropped', 'd')), reason: held('at least 32\\.0') },
-  { scenario: 'no-leaks', step: 20, control: 'a 16 MiB memfd created (and kept) before it', variant: insertBefore(20, bigMemfd('extra', '16M')), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/, sample: true },
+  { scenario: 'no-leaks', step: 20, control: 'a 16 MiB memfd created (and kept) before it', variant: insertBefore(20, bigMemfd('extra', '16M')), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/ },
   { scenario: 'no-leaks', step: 21, control: 'the second kexec through kexec_load', variant: legacyKexec(21), reason: noHandover(3) },
   { scenario: 'no-leaks', step: 22, control: 'dropped preserved again before the second kexec', variant: preserveAgain(21, 'dropped'), reason: arrived('dropped') },
   { scenario: 'no-leaks', step: 23, control: 'a 32 MiB session preserved before the second kexec and never retrieved', variant: preserveBig(21, 'stray'), reason: held('at most 1\\.0') },
