@@ -121,7 +121,32 @@ export interface RequestFields {
   'open-device': Record<never, never>;
   /** RETRIEVE_FD of one token twice; both fds fstat'ed, and compared with kcmp (else by their shared file position). */
   'same-file': SessionRef & { token: Token };
+  /**
+   * Hands an outgoing session to a holder process (rootfs/agent/lifetimes.c), then closes the
+   * daemon's own fd: a forked child keeping it, a child given it over SCM_RIGHTS, or a forked child
+   * that exec()s (the O_CLOEXEC fd goes). `exit` kills and reaps the holders.
+   */
+  hold: SessionRef & { mode: HoldMode };
+  /** /proc/meminfo (rootfs/agent/meminfo.c); dropCaches: sync and drop the page cache first. */
+  meminfo: { dropCaches?: boolean };
+  /**
+   * rootfs/agent/scale.c: sessions "<prefix><i>", each with `files` memfds of `size` bytes (the
+   * pattern of seed + i*files + j, token j), created and preserved in one request, RLIMIT_NOFILE
+   * raised as needed; bulk-retrieve retrieves, compares, FINISHes and closes them all.
+   */
+  'bulk-preserve': BulkSpec;
+  'bulk-retrieve': BulkSpec;
 }
+
+export interface BulkSpec {
+  prefix: string;
+  sessions: number;
+  files?: number;
+  size?: number;
+  seed?: number;
+}
+
+export type HoldMode = 'fork' | 'scm-rights' | 'exec';
 
 export type PreserveAs = 'dup' | 'proc-fd' | 'pipe' | 'tmpfile' | 'linked' | 'path' | 'hugetlb';
 export type FsName = 'tmpfs' | 'ramfs' | 'hugetlbfs' | 'other';
@@ -216,6 +241,29 @@ export interface ReplyFields {
   'preserve-as': { session: string; token: Token; as: PreserveAs; ino?: number; nlink?: number; fileType?: string; fs?: FsName; sameInodeAsMemfd?: boolean };
   'open-device': { device: string; opened: true };
   'same-file': { session: string; token: Token; fds: number[]; ino: number[]; dev: number[]; sameInode: boolean; sameFile: boolean | null; sameFileBy?: 'kcmp' | 'f_pos' };
+  /** holderHasSession: the holder's /proc/<pid>/fd shows the session (false after exec). */
+  hold: { session: string; mode: HoldMode; pid: number; agentClosed: true; holderHasSession: boolean };
+  /** Bytes. */
+  meminfo: MemInfo;
+  /** On failure too: how far it got (and failedSession, failedToken). */
+  'bulk-preserve': BulkDone;
+  'bulk-retrieve': BulkDone;
+}
+
+export interface MemInfo {
+  memTotal: number;
+  memFree: number;
+  memAvailable: number;
+  shmem: number;
+}
+
+export interface BulkDone {
+  nofile: number;
+  sessionsDone: number;
+  filesDone: number;
+  ms: number;
+  failedSession?: string;
+  failedToken?: number;
 }
 
 export type AgentOk<O extends Op = Op> = { ok: true; op: O } & ReplyFields[O];
@@ -323,6 +371,10 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   'preserve-as': { session: 'string', token: 'token', as: 'string' },
   'open-device': { device: 'string', opened: 'boolean' },
   'same-file': { session: 'string', token: 'token', fds: 'array', ino: 'array', dev: 'array', sameInode: 'boolean' },
+  hold: { session: 'string', mode: 'string', pid: 'number', agentClosed: 'boolean', holderHasSession: 'boolean' },
+  meminfo: { memTotal: 'number', memFree: 'number', memAvailable: 'number', shmem: 'number' },
+  'bulk-preserve': { nofile: 'number', sessionsDone: 'number', filesDone: 'number', ms: 'number' },
+  'bulk-retrieve': { nofile: 'number', sessionsDone: 'number', filesDone: 'number', ms: 'number' },
 };
 
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };

@@ -32,8 +32,8 @@ export interface TimelineInput {
   kernelBuildMs?: number;
 }
 
-const PRESERVE = new Set(['open_liveupdate', 'create_session', 'memfd', 'preserve', 'close_session', 'write_memfd', 'kill_holder']);
-const VERIFY = new Set(['retrieve', 'session_absent', 'finish', 'debugfs', 'log']);
+const PRESERVE = new Set(['open_liveupdate', 'create_session', 'memfd', 'preserve', 'close_session', 'write_memfd', 'kill_holder', 'hold', 'bulk_preserve']);
+const VERIFY = new Set(['retrieve', 'session_absent', 'finish', 'debugfs', 'log', 'memory', 'bulk_retrieve']);
 const KEXEC = new Set(['kexec', 'kexec_load']);
 
 /** Which phase a step belongs to; `agent` steps (raw requests) by the operation they name. */

@@ -414,6 +414,8 @@ async function runOne(
     ...(target === undefined ? {} : { kexecTarget: target }),
     releases,
     caps: new Map(),
+    memoryMarks: new Map(),
+    bulks: new Map(),
   };
   try {
     const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);

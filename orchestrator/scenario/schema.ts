@@ -130,7 +130,15 @@ export const STEP_SCHEMAS = {
     z.strictObject({ id: name, offset: z.number().int().nonnegative().default(0), data: z.string().min(1) }),
     'change a memfd behind the check (a negative control: retrieve must then see a hash mismatch)',
   ),
-  kill_holder: step('kill_holder', z.strictObject({}), 'the process holding /dev/liveupdate and the session fds exits'),
+  kill_holder: step('kill_holder', z.strictObject({}), 'the process holding /dev/liveupdate and the session fds exits (and the holders `hold` started are killed)'),
+  hold: step(
+    'hold',
+    z.strictObject({
+      session: name,
+      mode: z.enum(['fork', 'scm-rights', 'exec']).describe('fork: a forked child keeps the fd; scm-rights: a child gets it over a unix socket; exec: a forked child keeping it exec()s (session fds are O_CLOEXEC)'),
+    }),
+    'hand an outgoing session to another process, then close the agent\'s own fd: whatever that process holds at the kexec is what arrives',
+  ),
   kexec_load: step(
     'kexec_load',
     z.strictObject({ syscall: z.enum(['file', 'legacy']).default('file') }),
@@ -174,6 +182,37 @@ export const STEP_SCHEMAS = {
     }),
     'a raw guest-agent request, for checks the other steps do not cover',
   ),
+  memory: step(
+    'memory',
+    z
+      .union([
+        z.strictObject({ mark: name.describe('a name for this measurement, for later `since:`') }),
+        z
+          .strictObject({
+            since: z.string().min(1).describe('an earlier `mark:` (of this boot or an earlier one)'),
+            reserved_max: size.optional().describe('KHO may hold at most this much more than at the mark: preserved pages not yet restored are missing from MemTotal'),
+            reserved_min: size.optional().describe('KHO must hold at least this much more than at the mark (the measure sees what is preserved)'),
+            shmem_max_growth: size.optional().describe('Shmem (memfd pages) may be at most this much above the mark'),
+            memfree_max_loss: size.optional().describe('MemFree may be at most this much below the mark'),
+          })
+          // A comparison without a bound would pass without looking at anything.
+          .refine((m) => Object.keys(m).length > 1, 'give at least one of reserved_max, reserved_min, shmem_max_growth, memfree_max_loss')
+          .meta({ anyOf: [{ required: ['reserved_max'] }, { required: ['reserved_min'] }, { required: ['shmem_max_growth'] }, { required: ['memfree_max_loss'] }] }),
+      ]),
+    "the guest's memory accounting (/proc/meminfo after dropping caches): record it under a name, or compare it with an earlier record",
+  ),
+  bulk_preserve: step(
+    'bulk_preserve',
+    z.strictObject({
+      id: name.describe('the set, and its sessions\' name prefix ("<id>0", "<id>1", …)'),
+      sessions: z.number().int().min(1).max(100000),
+      files: z.number().int().min(0).max(100000).default(1).describe('memfds per session'),
+      size: size.default(4096).describe('bytes per memfd (at most 1M)'),
+      seed: z.number().int().nonnegative().default(1),
+    }),
+    'create sessions and memfds and preserve them all in one agent request (RLIMIT_NOFILE raised as needed); the time is reported',
+  ),
+  bulk_retrieve: step('bulk_retrieve', name, 'after a kexec: retrieve every session and memfd of a bulk_preserve set, compare each with what was preserved, FINISH; the time is reported'),
   kselftest: step(
     'kselftest',
     z.strictObject({ test: z.enum(KSELFTESTS), stage: z.union([z.literal(1), z.literal(2)]).optional() }),

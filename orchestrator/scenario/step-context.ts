@@ -1,3 +1,4 @@
+import type { BulkSpec, MemInfo } from '../guest/agent-protocol.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import type { KhoCapabilities } from '../kho/caps.ts';
 import type { Machine } from '../machine/start.ts';
@@ -53,6 +54,10 @@ export interface StepContext {
   stepDeadline?: number;
   /** Capabilities probed per boot (a kexec may land in a kernel that differs). */
   caps: Map<number, { files: KhoCapabilities; getName?: boolean }>;
+  /** memory {mark}: the measurements later `since:` compares with. */
+  memoryMarks: Map<string, MemInfo & { boot: number }>;
+  /** bulk_preserve sets by id, for bulk_retrieve. */
+  bulks: Map<string, BulkSpec>;
 }
 
 /** A failed check: the message says what broke; evidence is what to look at. */

@@ -14,6 +14,7 @@ import { parseMilestone } from '../rootfs/milestones.ts';
 import { checkDebugfs } from './debugfs-check.ts';
 import { handoverDiagnosis } from './diagnose.ts';
 import { checkLog } from './log-check.ts';
+import { memoryDelta, memoryProblems } from './memory-check.ts';
 import type { Step } from './schema.ts';
 import { describeReply, StepFailure, type StepContext } from './step-context.ts';
 
@@ -57,6 +58,8 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       ctx.agentUp = false;
       return r;
     }
+    case 'hold':
+      return expectOk(step, await call(ctx, { op: 'hold', session: step.hold.session, mode: step.hold.mode }));
     case 'finish':
       return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
     case 'agent': {
@@ -80,6 +83,12 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       if (r.ok) throw new StepFailure(`session '${step.session_absent}' arrived after the kexec, but it should have been dropped`);
       return expectOk({ ...step, expect_error: { errno: 'ENOENT', call: 'RETRIEVE_SESSION' } }, r);
     }
+    case 'memory':
+      return memoryStep(ctx, step);
+    case 'bulk_preserve':
+      return bulkPreserveStep(ctx, step);
+    case 'bulk_retrieve':
+      return bulkRetrieveStep(ctx, step);
     case 'debugfs':
       return debugfsStep(ctx, step);
     case 'kselftest':
@@ -355,6 +364,51 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
     if (!r.ok) throw new StepFailure(`FINISH of session '${session}' failed: ${describeReply(r)}`);
   }
   return verified;
+}
+
+/** memory: /proc/meminfo after dropping caches, recorded under a name or judged against one. */
+async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory' }>): Promise<unknown> {
+  const r = expectOk(step, await call(ctx, { op: 'meminfo', dropCaches: true }));
+  const now = { memTotal: Number(r.memTotal), memFree: Number(r.memFree), memAvailable: Number(r.memAvailable), shmem: Number(r.shmem) };
+  const m = step.memory;
+  if ('mark' in m) {
+    ctx.memoryMarks.set(m.mark, { ...now, boot: ctx.machine.vm.boots });
+    return { mark: m.mark, ...now };
+  }
+  const mark = ctx.memoryMarks.get(m.since);
+  if (mark === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}: memory since '${m.since}', which no earlier memory step marked`);
+  const delta = memoryDelta(mark, now);
+  const bounds: Record<string, number> = {};
+  for (const key of ['reserved_max', 'reserved_min', 'shmem_max_growth', 'memfree_max_loss'] as const) {
+    const v = m[key];
+    if (v !== undefined) bounds[key] = parseSize(v, ctx.memoryMiB);
+  }
+  const seen = { since: m.since, sinceBoot: mark.boot, boot: ctx.machine.vm.boots, ...now, delta };
+  const problems = memoryProblems(m.since, delta, bounds);
+  if (problems.length > 0) throw new StepFailure(problems.join('; '), [JSON.stringify(seen)]);
+  return seen;
+}
+
+async function bulkPreserveStep(ctx: StepContext, step: Extract<Step, { kind: 'bulk_preserve' }>): Promise<unknown> {
+  const b = step.bulk_preserve;
+  const spec = { prefix: b.id, sessions: b.sessions, files: b.files, size: parseSize(b.size, ctx.memoryMiB), seed: b.seed };
+  const r = expectOk(step, await call(ctx, { op: 'bulk-preserve', ...spec }));
+  ctx.bulks.set(b.id, spec);
+  ctx.figures[`bulk ${b.id} preserve ms`] = Math.round(Number(r.ms));
+  return r;
+}
+
+async function bulkRetrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'bulk_retrieve' }>): Promise<unknown> {
+  const spec = ctx.bulks.get(step.bulk_retrieve);
+  if (spec === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}: bulk_retrieve '${step.bulk_retrieve}', which no earlier bulk_preserve made`);
+  const r = await call(ctx, { op: 'bulk-retrieve', ...spec });
+  const files = spec.sessions * (spec.files ?? 1);
+  if (!r.ok) {
+    const where = `${String(r.sessionsDone)} of ${spec.sessions} sessions and ${String(r.filesDone)} of ${files} memfds came back before ${typeof r.failedSession === 'string' ? `session '${r.failedSession}'${typeof r.failedToken === 'number' ? ` token ${r.failedToken}` : ''}` : 'the failure'}`;
+    throw new StepFailure(`bulk set '${step.bulk_retrieve}': ${where}: ${describeReply(r)}${typeof r.call === 'string' ? ` from ${r.call}` : ''}`, [JSON.stringify(r)]);
+  }
+  ctx.figures[`bulk ${step.bulk_retrieve} retrieve ms`] = Math.round(Number(r.ms));
+  return r;
 }
 
 async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugfs' }>): Promise<unknown> {

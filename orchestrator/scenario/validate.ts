@@ -19,13 +19,16 @@ interface State {
   /** Every session created before the last kexec: the ones a later boot may ask about. */
   handedOver: Set<string>;
   createdAt: Map<string, number>;
+  /** memory marks (scenario-wide) and bulk_preserve sets (with the kexec count when made). */
+  marks: Map<string, number>;
+  bulks: Map<string, number>;
   kexecs: number;
   loadedAt: number | undefined;
 }
 
 export function validateSteps<D>(steps: readonly (Step & { line: number })[], at: Locate<D>): D[] {
   const problems: D[] = [];
-  const s: State = { memfds: new Map(), open: new Map(), gone: new Map(), retrieved: new Set(), handedOver: new Set(), createdAt: new Map(), kexecs: 0, loadedAt: undefined };
+  const s: State = { memfds: new Map(), open: new Map(), gone: new Map(), retrieved: new Set(), handedOver: new Set(), createdAt: new Map(), marks: new Map(), bulks: new Map(), kexecs: 0, loadedAt: undefined };
   const laterMemfd = new Map<string, number>();
   for (const step of steps) if (step.kind === 'memfd' && !laterMemfd.has(step.memfd.id)) laterMemfd.set(step.memfd.id, step.line);
 
@@ -106,6 +109,32 @@ export function validateSteps<D>(steps: readonly (Step & { line: number })[], at
           s.gone.set(step.close_session, `close_session of it on line ${step.line}`);
         }
         break;
+      case 'hold':
+        // The session goes to another process: the agent can no longer preserve into it or close it.
+        if (needHeld(i, step.hold.session, ['hold', 'session'], 'hold of')) {
+          s.open.delete(step.hold.session);
+          s.gone.set(step.hold.session, `hold of it on line ${step.line} (another process holds it)`);
+        }
+        break;
+      case 'memory':
+        if ('mark' in step.memory) {
+          const first = s.marks.get(step.memory.mark);
+          if (first !== undefined) problems.push(at(i, ['memory', 'mark'], `memory mark '${step.memory.mark}' is already made on line ${first}`));
+          else s.marks.set(step.memory.mark, step.line);
+        } else if (!s.marks.has(step.memory.since)) {
+          problems.push(at(i, ['memory', 'since'], `memory mark '${step.memory.since}' is not made by an earlier memory step`));
+        }
+        break;
+      case 'bulk_preserve':
+        if (s.bulks.has(step.bulk_preserve.id)) problems.push(at(i, ['bulk_preserve', 'id'], `bulk set '${step.bulk_preserve.id}' is already made`));
+        else s.bulks.set(step.bulk_preserve.id, s.kexecs);
+        break;
+      case 'bulk_retrieve': {
+        const madeAt = s.bulks.get(step.bulk_retrieve);
+        if (madeAt === undefined) problems.push(at(i, ['bulk_retrieve'], `bulk set '${step.bulk_retrieve}' is not made by an earlier bulk_preserve`));
+        else if (madeAt === s.kexecs) problems.push(at(i, ['bulk_retrieve'], `bulk_retrieve of '${step.bulk_retrieve}' before any kexec since its bulk_preserve: nothing has been handed over yet`));
+        break;
+      }
       case 'kexec_load':
         if (s.loadedAt !== undefined) problems.push(at(i, ['kexec_load'], `the kexec image is already loaded on line ${s.loadedAt}, and no kexec since`));
         s.loadedAt = step.line;

@@ -33,7 +33,7 @@ export interface VerdictInput {
 export type Verdict = Pick<ScenarioResult, 'status' | 'knownCrash'> & { outcome?: Outcome; message?: string; evidence?: string[] };
 
 /** Step kinds that check something; the others (create_session, memfd, preserve, …) prepare, unless they expect an error. */
-const CHECK_KINDS: ReadonlySet<string> = new Set(['retrieve', 'session_absent', 'debugfs', 'log', 'kselftest', 'exec', 'kexec']);
+const CHECK_KINDS: ReadonlySet<string> = new Set(['retrieve', 'session_absent', 'debugfs', 'log', 'kselftest', 'exec', 'kexec', 'bulk_retrieve']);
 
 /** The indexes of a scenario's checking steps: a scenario whose every check was skipped is skipped. */
 export function checkSteps(steps: readonly { kind: string; expect_error?: unknown; promise?: unknown }[]): Set<number> {

@@ -101,10 +101,13 @@ int agent_failf(struct fail *f, int err, const char *call, const char *fmt, ...)
 int agent_sysfail(struct fail *f, const char *call, const char *what);
 /* The session fd the request's "session" (and "direction") names, or -1 with f set. */
 int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *body, struct fail *f);
+/* Closes that session fd and forgets its session (its tokens' fds too). */
+void agent_close_session_fd(int fd);
 /* The fd of a memfd the agent created, or -1. */
 int agent_memfd_fd(const char *id);
-/* /dev/liveupdate as the daemon opened it (its path). */
+/* /dev/liveupdate as the daemon opened it (its path), and its fd. */
 const char *agent_device(void);
+int agent_lu_fd(void);
 /* The daemon's request-field readers: a string (NULL when absent; *bad set on an error, f filled)
  * and a u64 (left as it was when absent and not required). */
 const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad);
@@ -118,5 +121,16 @@ int op_same_file(const struct jval *req, struct jw *body, struct fail *f);
 
 /* mutate.c: ftruncate / write past EOF / fallocate / punch-hole / write / mmap-write on a memfd fd. */
 int op_mutate_memfd(const struct jval *req, struct jw *body, struct fail *f);
+
+/* lifetimes.c: hand a session to a holder process (fork / scm-rights / exec); `exit` ends them. */
+int op_hold(const struct jval *req, struct jw *body, struct fail *f);
+void agent_end_holders(void);
+
+/* meminfo.c: /proc/meminfo's MemTotal, MemFree, MemAvailable, Shmem (bytes), caches dropped first on request. */
+int op_meminfo(const struct jval *req, struct jw *body, struct fail *f);
+
+/* scale.c: thousands of sessions / files created and preserved, or retrieved and verified, in one request. */
+int op_bulk_preserve(const struct jval *req, struct jw *body, struct fail *f);
+int op_bulk_retrieve(const struct jval *req, struct jw *body, struct fail *f);
 
 #endif

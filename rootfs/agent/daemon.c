@@ -971,6 +971,7 @@ static int op_exit(const struct jval *req, struct jw *body, struct fail *f)
 
 	(void)req;
 	(void)f;
+	agent_end_holders(); /* lifetimes.c: the sessions handed to other processes go too */
 	while (st.nsessions)
 		drop_session(&st.sessions[0]);
 	while (st.nmemfds)
@@ -1011,6 +1012,15 @@ int agent_session_fd(const struct jval *req, int prefer_incoming, struct jw *bod
 	return s ? s->fd : -1;
 }
 
+void agent_close_session_fd(int fd)
+{
+	for (size_t i = 0; i < st.nsessions; i++)
+		if (st.sessions[i].fd == fd) {
+			drop_session(&st.sessions[i]);
+			return;
+		}
+}
+
 int agent_memfd_fd(const char *id)
 {
 	struct memfd_ent *m = find_memfd(id);
@@ -1021,6 +1031,11 @@ int agent_memfd_fd(const char *id)
 const char *agent_device(void)
 {
 	return st.device;
+}
+
+int agent_lu_fd(void)
+{
+	return st.lu_fd;
 }
 
 const char *agent_field_str(const struct jval *req, const char *key, int required, struct fail *f, int *bad)
@@ -1057,6 +1072,9 @@ static const struct {
 	{ "get-name", op_get_name },
 	{ "exit", op_exit },
 	{ "mutate-memfd", op_mutate_memfd }, /* mutate.c */
+	{ "hold", op_hold },                 /* lifetimes.c */
+	{ "meminfo", op_meminfo },           /* meminfo.c */
+	{ "bulk-preserve", op_bulk_preserve }, { "bulk-retrieve", op_bulk_retrieve }, /* scale.c */
 	{ "ioctl-raw", op_ioctl_raw }, { "preserve-as", op_preserve_as }, { "open-device", op_open_device }, { "same-file", op_same_file },
 };
 

@@ -91,6 +91,19 @@ const freshMemfd: Step = { kind: 'memfd', memfd: { id: 'n', size: '4K', seed: 88
 /** Exec step i runs `argv` instead. */
 const execInstead = (i: number, argv: string[]) => change(i, (st) => ({ ...st, exec: argv }) as LinedStep);
 
+/** A memfd of `size` that the agent keeps open (its pages are Shmem, not free). */
+const bigMemfd = (id: string, size: string): Step => ({ kind: 'memfd', memfd: { id, size, seed: 98 } });
+
+/** A new session `name` with a 32 MiB memfd, preserved before the kexec at i and never retrieved. */
+const preserveBig = (i: number, name: string) =>
+  insertBefore(i, { kind: 'create_session', create_session: name }, bigMemfd(`${name}-m`, '32M'), { kind: 'preserve', preserve: { session: name, token: 1, memfd: `${name}-m` } });
+
+/** Retrieve (and FINISH) session `name`'s token 1 as memfd `id`, then close it. */
+const retrieveAndClose = (name: string, id: string): [Step, Step] => [
+  { kind: 'retrieve', retrieve: { session: name, tokens: { '1': id }, finish: true } },
+  { kind: 'close_session', close_session: name },
+];
+
 // ---- reasons -----------------------------------------------------------------------------------
 
 const noHandover = (boot: number) => new RegExp(`^the handover did not arrive: boot ${boot}'s console has no 'KHO: found kexec handover data'`);
@@ -99,6 +112,9 @@ const arrived = (session: string) => new RegExp(`^session '${session}' arrived a
 const succeeded = (errno: string, call: string) => new RegExp(`^expected ${errno} from ${call.replace(/[()]/g, '\\$&')}, but it succeeded$`);
 const gotInstead = (want: string, call: string, got: string) => new RegExp(`^expected ${want} from ${call.replace(/[()]/g, '\\$&')}, got ${got}\\b`);
 const agentFailed = (errno: string) => new RegExp(`^agent failed: ${errno}\\b`);
+const lost = (session: string) => new RegExp(`^session '${session}' was lost across the kexec: RETRIEVE_SESSION → ENOENT`);
+/** A memory step's KHO bound broken; `bound` is e.g. 'at most 4\\.0' (MiB). */
+const held = (bound: string) => new RegExp(`^KHO holds -?\\d+\\.\\d MiB more than at 'cold' \\(MemTotal down by that\\), ${bound} MiB`);
 const lineMissing = (re: string, boot: number) => new RegExp(`^no line matching /${re.replace(/[$()[\]\\^.*+?|{}]/g, '\\$&')}/ on boot ${boot}'s console`);
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -125,6 +141,44 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'holder-dies', step: 7, control: 'the kexec through kexec_load', variant: legacyKexec(7), reason: noHandover(2) },
   { scenario: 'holder-dies', step: 8, control: 'the holder is not killed (kill_holder removed)', variant: remove(3), reason: arrived('doomed'), sample: true },
   { scenario: 'holder-dies', step: 9, control: 'write_memfd keep before the kexec', variant: tamperBefore(7, 'keep'), reason: mismatch('keep') },
+
+  // session-lifetimes: the holder made to lose the session (killed, or exec()ing), or made to keep it.
+  { scenario: 'session-lifetimes', step: 17, control: 'the kexec through kexec_load', variant: legacyKexec(17), reason: noHandover(2) },
+  { scenario: 'session-lifetimes', step: 18, control: 'the forked holder killed before the kexec (kill_holder after its hold)', variant: insertBefore(4, { kind: 'kill_holder', kill_holder: {} }), reason: lost('forked') },
+  { scenario: 'session-lifetimes', step: 19, control: 'the SCM_RIGHTS holder replaced by one that exec()s', variant: body(7, 'hold', (h) => ({ ...h, mode: 'exec' as const })), reason: lost('passed') },
+  { scenario: 'session-lifetimes', step: 20, control: 'the exec()ing holder replaced by a forked one that keeps the fd', variant: body(11, 'hold', (h) => ({ ...h, mode: 'fork' as const })), reason: arrived('execd'), sample: true },
+  { scenario: 'session-lifetimes', step: 21, control: 'write_memfd kept before the kexec', variant: tamperBefore(17, 'kept'), reason: mismatch('kept') },
+  { scenario: 'session-lifetimes', step: 22, control: 'partial retrieved without FINISH: token 2 is still there', variant: body(21, 'retrieve', (r) => ({ ...r, finish: false })), reason: succeeded('ENOENT', 'RETRIEVE_FD') },
+
+  // no-leaks: each bound made to see memory held (preserved and not retrieved, not finished, not closed) or none.
+  { scenario: 'no-leaks', step: 12, control: 'the first kexec through kexec_load', variant: legacyKexec(12), reason: noHandover(2) },
+  { scenario: 'no-leaks', step: 13, control: 'kexec_load with handover: false: nothing is held', variant: nothingHandedOver, reason: held('at least 96\\.0') },
+  { scenario: 'no-leaks', step: 14, control: 'write_memfd w before the kexec', variant: tamperBefore(12, 'w'), reason: mismatch('w') },
+  { scenario: 'no-leaks', step: 16, control: 'write_memfd h1 before the kexec', variant: tamperBefore(12, 'h1'), reason: mismatch('h1') },
+  {
+    scenario: 'no-leaks',
+    step: 18,
+    control: 'halves retrieved without FINISH and left open: its token 2 is not discarded',
+    variant: (s) => remove(17)(body(16, 'retrieve', (r) => ({ ...r, finish: false }))(s)),
+    reason: held('at most 33\\.0'),
+    sample: true,
+  },
+  { scenario: 'no-leaks', step: 19, control: 'dropped retrieved and closed too: nothing is held', variant: insertBefore(19, ...retrieveAndClose('dropped', 'd')), reason: held('at least 32\\.0') },
+  { scenario: 'no-leaks', step: 20, control: 'a 16 MiB memfd created (and kept) before it', variant: insertBefore(20, bigMemfd('extra', '16M')), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/ },
+  { scenario: 'no-leaks', step: 21, control: 'the second kexec through kexec_load', variant: legacyKexec(21), reason: noHandover(3) },
+  { scenario: 'no-leaks', step: 22, control: 'dropped preserved again before the second kexec', variant: preserveAgain(21, 'dropped'), reason: arrived('dropped') },
+  { scenario: 'no-leaks', step: 23, control: 'a 32 MiB session preserved before the second kexec and never retrieved', variant: preserveBig(21, 'stray'), reason: held('at most 1\\.0') },
+  { scenario: 'no-leaks', step: 27, control: 'the third kexec through kexec_load', variant: legacyKexec(27), reason: noHandover(4) },
+  { scenario: 'no-leaks', step: 28, control: 'write_memfd m before the kexec', variant: tamperBefore(27, 'm'), reason: mismatch('m') },
+  { scenario: 'no-leaks', step: 30, control: 'a 32 MiB session preserved before the third kexec and never retrieved', variant: preserveBig(27, 'stray'), reason: held('at most 1\\.0') },
+  { scenario: 'no-leaks', step: 31, control: 'hop not closed (close_session removed): its memfd stays', variant: remove(29), reason: /^Shmem is \d+\.\d MiB above 'cold', at most 2\.0 MiB allowed/ },
+  { scenario: 'no-leaks', step: 32, control: 'a 32 MiB memfd created (and kept) before it', variant: insertBefore(32, bigMemfd('extra', '32M')), reason: /^MemFree is \d+\.\d MiB below 'cold', at most 24\.0 MiB allowed/ },
+
+  // stress (scenarios/stress/, not in the default suite)
+  { scenario: 'many-sessions', step: 1, control: 'the kexec through kexec_load', variant: legacyKexec(1), reason: noHandover(2) },
+  { scenario: 'many-sessions', step: 2, control: 'the holder killed before the kexec: every session is lost', variant: insertBefore(1, { kind: 'kill_holder', kill_holder: {} }), reason: /^bulk set 's': 0 of 2000 sessions and 0 of 2000 memfds came back before session 's0': ENOENT/ },
+  { scenario: 'many-files', step: 1, control: 'the kexec through kexec_load', variant: legacyKexec(1), reason: noHandover(2) },
+  { scenario: 'many-files', step: 2, control: 'the holder killed before the kexec: the session is lost', variant: insertBefore(1, { kind: 'kill_holder', kill_holder: {} }), reason: /^bulk set 'f': 0 of 1 sessions and 0 of 500 memfds came back before session 'f0': ENOENT/ },
 
   // incoming-sessions: one kexec, then the incoming sessions' contract; a second kexec.
   { scenario: 'incoming-sessions', step: 6, control: 'the kexec through kexec_load', variant: legacyKexec(6), reason: noHandover(2) },

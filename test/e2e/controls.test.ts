@@ -10,14 +10,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import type { RunResult, StepResult } from '../../orchestrator/report/results.ts';
 import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
-import { findScenarioFiles } from '../../orchestrator/scenario/discover.ts';
+import { findScenarioFiles, findStressFiles } from '../../orchestrator/scenario/discover.ts';
 import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';
 import { runScenarios } from '../../orchestrator/scenario/runner.ts';
 import { CONTROLS, controlScenario, targetIndex, type Control } from '../controls/controls.ts';
 
+// HANDOVER_CONTROLS=all: the whole table; =name,name: the controls of those scenarios only.
 const mode = process.env.HANDOVER_CONTROLS ?? '';
-if (mode !== '' && mode !== 'all') throw new Error(`HANDOVER_CONTROLS=${mode}: expected 'all' or unset`);
-const controls = mode === 'all' ? CONTROLS : CONTROLS.filter((c) => c.sample === true);
+const only = mode === '' || mode === 'all' ? undefined : new Set(mode.split(','));
+if (only !== undefined && ![...only].every((n) => CONTROLS.some((c) => c.scenario === n))) {
+  throw new Error(`HANDOVER_CONTROLS=${mode}: expected 'all', unset, or names of scenarios with controls`);
+}
+const controls = mode === 'all' ? CONTROLS : only !== undefined ? CONTROLS.filter((c) => only.has(c.scenario)) : CONTROLS.filter((c) => c.sample === true);
 
 let shipped: Scenario[] = [];
 let run: RunResult | undefined;
@@ -29,7 +33,7 @@ const shippedOf = (c: Control): Scenario => {
 
 beforeAll(async () => {
   await buildKernel();
-  shipped = await loadScenarios(await findScenarioFiles([]));
+  shipped = await loadScenarios([...(await findScenarioFiles([])), ...(await findStressFiles())]);
   const output = await mkdtemp(join(tmpdir(), 'handover-controls-'));
   const started = Date.now();
   run = await runScenarios({
@@ -41,13 +45,13 @@ beforeAll(async () => {
     agentFor,
   });
   // The wall time is reported, never asserted (it is the machine's, not handover's).
-  console.log(`controls (${mode === 'all' ? 'all' : 'sample'}): ${controls.length} in ${Math.round((Date.now() - started) / 1000)} s, ${run.jobs ?? 1} at a time; artifacts in ${output}`);
+  console.log(`controls (${mode === '' ? 'sample' : mode}): ${controls.length} in ${Math.round((Date.now() - started) / 1000)} s, ${run.jobs ?? 1} at a time; artifacts in ${output}`);
 });
 
 /** An earlier step may pass, XFAIL, or be skipped by its `requires` (then it says why). */
 const cleared = (s: StepResult) => s.status === 'passed' || s.status === 'xfail' || (s.status === 'skipped' && s.message !== undefined);
 
-describe(`negative controls (${mode === 'all' ? 'the whole table' : 'the npm test sample; HANDOVER_CONTROLS=all for all'})`, () => {
+describe(`negative controls (${mode === 'all' ? 'the whole table' : mode !== '' ? mode : 'the npm test sample; HANDOVER_CONTROLS=all for all'})`, () => {
   it.each(controls.map((c) => [`${c.scenario} step ${c.step + 1}: ${c.control}`, c] as const))('%s', (_, c) => {
     const s = shippedOf(c);
     const variant = controlScenario(s, c);

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import type { RunResult, ScenarioResult } from '../../orchestrator/report/results.ts';
 import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
-import { findScenarioFiles } from '../../orchestrator/scenario/discover.ts';
+import { findScenarioFiles, STRESS_DIR } from '../../orchestrator/scenario/discover.ts';
 import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';
 import { runScenarios, type RunOptions } from '../../orchestrator/scenario/runner.ts';
 import type { Overrides } from '../../orchestrator/scenario/step-context.ts';
@@ -156,6 +156,17 @@ describe('handover run on the default kernel', () => {
     // Each repeat booted a machine of its own and kept what it wrote.
     for (const k of [1, 2]) await access(join(dir, 'kho-on-by-default', `repeat-${k}`, 'console.boot-1.log'));
     expect(await readFile(join(dir, 'junit.xml'), 'utf8')).toContain('<property name="passRate" value="2/2"/>');
+  });
+
+  // scenarios/stress/ is outside the default suite (the run above): the full run takes it by folder.
+  it.runIf(process.env.HANDOVER_FULL === '1')('passes the stress scenarios (2000 sessions, 500 files) and reports their times (HANDOVER_FULL=1)', async () => {
+    const dir = join(out, 'stress');
+    const r = await handover(['run', STRESS_DIR, '--accel', 'tcg', '--jobs', '2', '--retries', '0', '--output', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const run = await results(dir);
+    expect(names(run)).toEqual(['many-files: passed', 'many-sessions: passed']);
+    const figures = Object.assign({}, ...run.scenarios.map((s) => s.figures)) as Record<string, number>;
+    expect(Object.keys(figures).filter((k) => k.startsWith('bulk ')).sort()).toEqual(['bulk f preserve ms', 'bulk f retrieve ms', 'bulk s preserve ms', 'bulk s retrieve ms']);
   });
 });
 

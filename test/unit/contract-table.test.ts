@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
 import { contractResults, PROMISES, stepPromises } from '../../orchestrator/scenario/contract.ts';
-import { findScenarioFiles } from '../../orchestrator/scenario/discover.ts';
+import { findScenarioFiles, findStressFiles } from '../../orchestrator/scenario/discover.ts';
 import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';
 import { CONTRACT_END, CONTRACT_START, contractTable, recordedContracts } from '../controls/contract-table.ts';
 
 let shipped: Scenario[] = [];
 beforeAll(async () => {
-  shipped = await loadScenarios(await findScenarioFiles([]));
+  // The stress scenarios are shipped too (outside the default run): their checks need controls as well.
+  shipped = await loadScenarios([...(await findScenarioFiles([])), ...(await findStressFiles())]);
 });
 
 const step = (status: string, promises: string[], index = 0) => ({ index, line: index + 4, name: `s${index}`, status, promises });

@@ -120,6 +120,27 @@ describe('checks across steps', () => {
     ]);
   });
 
+  it('a session handed to a holder (hold) is no longer the agent\'s to preserve into', () => {
+    expect(errors(steps('create_session: s', 'memfd: {id: a, size: 4K}', 'hold: {session: s, mode: fork}', 'preserve: {session: s, token: 1, memfd: a}'))).toEqual([
+      "x.yaml:6:25: error: preserve into session 's' after hold of it on line 5 (another process holds it)",
+    ]);
+    expect(errors(steps('hold: {session: s, mode: exec}'))[0]).toMatch(/session 's' is not created by an earlier create_session/);
+    expect(errors(steps('create_session: s', 'hold: {session: s, mode: spawn}'))[0]).toMatch(/^x\.yaml:4:\d+: error: /);
+  });
+
+  it('memory since a mark no earlier step made, a mark made twice, a comparison without a bound', () => {
+    expect(errors(steps('memory: {since: cold, reserved_max: 1M}'))).toEqual(["x.yaml:3:21: error: memory mark 'cold' is not made by an earlier memory step"]);
+    expect(errors(steps('memory: {mark: cold}', 'memory: {mark: cold}'))).toEqual(["x.yaml:4:20: error: memory mark 'cold' is already made on line 3"]);
+    expect(errors(steps('memory: {mark: cold}', 'memory: {since: cold}'))[0]).toMatch(/give at least one of reserved_max/);
+    expect(errors(steps('memory: {mark: cold}', 'kexec: {}', 'memory: {since: cold, reserved_max: 1M, memfree_max_loss: 24M}'))).toEqual([]);
+  });
+
+  it('bulk_retrieve of a set no bulk_preserve made, or before a kexec', () => {
+    expect(errors(steps('kexec: {}', 'bulk_retrieve: s'))).toEqual(["x.yaml:4:20: error: bulk set 's' is not made by an earlier bulk_preserve"]);
+    expect(errors(steps('bulk_preserve: {id: s, sessions: 2}', 'bulk_retrieve: s'))[0]).toMatch(/before any kexec since its bulk_preserve/);
+    expect(errors(steps('bulk_preserve: {id: s, sessions: 2}', 'kexec: {}', 'bulk_retrieve: s'))).toEqual([]);
+  });
+
   it('kexec_load twice without a kexec between', () => {
     expect(errors(steps('kexec_load: {}', 'kexec_load: {syscall: legacy}'))).toEqual([
       'x.yaml:4:17: error: the kexec image is already loaded on line 3, and no kexec since',

@@ -1,0 +1,49 @@
+// The `memory` step's judgement: /proc/meminfo now against an earlier mark. Pure, so unit tests
+// run it on figures recorded from real guests.
+//
+// What each figure means on a KHO boot (rootfs/agent/meminfo.c): preserved pages are
+// memblock-reserved at boot and counted into MemTotal only when restored, so a MemTotal below the
+// mark's is memory KHO still holds ("reserved"); Shmem is the memfds' pages in this kernel; MemFree
+// is what is left. Thresholds are the scenario's (scenarios/no-leaks.yaml says why each is safe).
+
+import type { MemInfo } from '../guest/agent-protocol.ts';
+
+export interface MemoryBounds {
+  reserved_max?: number;
+  reserved_min?: number;
+  shmem_max_growth?: number;
+  memfree_max_loss?: number;
+}
+
+/** The differences a memory step reports (bytes; positive = more than at the mark). */
+export interface MemoryDelta {
+  /** MemTotal lost since the mark: what KHO holds now and did not then. */
+  reserved: number;
+  shmem: number;
+  memFree: number;
+}
+
+export function memoryDelta(mark: MemInfo, now: MemInfo): MemoryDelta {
+  return { reserved: mark.memTotal - now.memTotal, shmem: now.shmem - mark.shmem, memFree: now.memFree - mark.memFree };
+}
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+/** Every bound the delta breaks, as sentences (empty: it keeps them all). */
+export function memoryProblems(markName: string, d: MemoryDelta, b: MemoryBounds): string[] {
+  const out: string[] = [];
+  const since = `than at '${markName}'`;
+  if (b.reserved_max !== undefined && d.reserved > b.reserved_max) {
+    out.push(`KHO holds ${mib(d.reserved)} more ${since} (MemTotal down by that), at most ${mib(b.reserved_max)} allowed: preserved memory did not come back`);
+  }
+  if (b.reserved_min !== undefined && d.reserved < b.reserved_min) {
+    out.push(`KHO holds ${mib(d.reserved)} more ${since} (MemTotal down by that), at least ${mib(b.reserved_min)} expected: the preserved memory is not where it should be`);
+  }
+  if (b.shmem_max_growth !== undefined && d.shmem > b.shmem_max_growth) {
+    out.push(`Shmem is ${mib(d.shmem)} above '${markName}', at most ${mib(b.shmem_max_growth)} allowed: memfd pages were not freed`);
+  }
+  if (b.memfree_max_loss !== undefined && -d.memFree > b.memfree_max_loss) {
+    out.push(`MemFree is ${mib(-d.memFree)} below '${markName}', at most ${mib(b.memfree_max_loss)} allowed: memory did not come back`);
+  }
+  return out;
+}

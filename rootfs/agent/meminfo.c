@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * `meminfo`: the guest's memory accounting, for the no-leaks checks (kho-luo-7.3.md §1.6):
+ *
+ *   meminfo {dropCaches?}  /proc/meminfo's MemTotal, MemFree, MemAvailable, Shmem, in bytes.
+ *                          dropCaches: sync and write 3 to /proc/sys/vm/drop_caches first, so the
+ *                          page cache the SSH sessions and the agent's own runs leave is not noise.
+ *
+ * Why MemTotal: on a KHO boot every preserved page is memblock-reserved (kho_populate →
+ * memblock_reserve, kexec_handover.c:628) and only counted again when restored
+ * (adjust_managed_page_count, :541). So MemTotal below a cold boot's is memory KHO still holds
+ * for someone: what FINISH, a dropped session or the next kexec must give back. Shmem is the
+ * memfds' pages in the running kernel; MemFree is what neither of them explains.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static int drop_caches(struct fail *f)
+{
+	int fd;
+
+	sync();
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return agent_sysfail(f, "open(/proc/sys/vm/drop_caches)", "dropping caches");
+	if (write(fd, "3\n", 2) != 2) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return agent_sysfail(f, "write(/proc/sys/vm/drop_caches)", "dropping caches");
+	}
+	close(fd);
+	return 0;
+}
+
+int op_meminfo(const struct jval *req, struct jw *body, struct fail *f)
+{
+	static const struct {
+		const char *field, *key;
+	} want[] = {
+		{ "MemTotal:", "memTotal" }, { "MemFree:", "memFree" }, { "MemAvailable:", "memAvailable" }, { "Shmem:", "shmem" },
+	};
+	unsigned long long kib[sizeof(want) / sizeof(want[0])];
+	int seen[sizeof(want) / sizeof(want[0])] = { 0 };
+	const struct jval *drop = json_get(req, "dropCaches");
+	char line[256];
+	FILE *mi;
+
+	if (drop && drop->type != J_BOOL)
+		return agent_failf(f, EINVAL, "request", "field \"dropCaches\" must be a boolean");
+	if (drop && drop->b && drop_caches(f))
+		return -1;
+	mi = fopen("/proc/meminfo", "re");
+	if (!mi)
+		return agent_sysfail(f, "open(/proc/meminfo)", "reading the memory accounting");
+	while (fgets(line, sizeof(line), mi))
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (!strncmp(line, want[i].field, strlen(want[i].field)) &&
+			    sscanf(line + strlen(want[i].field), "%llu", &kib[i]) == 1)
+				seen[i] = 1;
+	fclose(mi);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!seen[i])
+			return agent_failf(f, ENODATA, "read(/proc/meminfo)", "/proc/meminfo has no %s line", want[i].field);
+		jw_u64(body, want[i].key, (uint64_t)kib[i] * 1024);
+	}
+	return 0;
+}
