@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
+import { processAlive } from './lock.ts';
 
 /** The cache's kinds, in the order their bytes are counted (a hard link counts where it is met first). */
 export const CACHE_KINDS = [
@@ -54,27 +55,19 @@ export async function holdEntries(dirs: readonly string[]): Promise<() => Promis
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** A live holder of `dir`: a lock file (build, series), an in-use marker, or a partial build's pid. */
 async function holder(dir: string, name: string): Promise<string | undefined> {
   const partial = /\.partial-(\d+)$/.exec(name);
-  if (partial !== null && alive(Number(partial[1]))) return `a build in progress (pid ${partial[1]})`;
+  if (partial !== null && processAlive(Number(partial[1]))) return `a build in progress (pid ${partial[1]})`;
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const n of names) {
     if (n === '.handover.lock' || n === '.lock') {
       const pid = Number.parseInt(await readFile(join(dir, n), 'utf8').catch(() => ''), 10);
-      if (Number.isFinite(pid) && alive(pid)) return `locked by pid ${pid} (${n})`;
+      if (Number.isFinite(pid) && processAlive(pid)) return `locked by pid ${pid} (${n})`;
     } else if (n.startsWith(IN_USE)) {
       const pid = Number(n.slice(IN_USE.length));
-      if (alive(pid)) return `in use by pid ${pid}`;
+      if (processAlive(pid)) return `in use by pid ${pid}`;
     }
   }
   return undefined;

@@ -19,7 +19,7 @@ export async function acquireLock(path: string, opts: { waitMs: number; onWait?:
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (!Number.isFinite(owner) || !alive(owner)) {
+    if (!Number.isFinite(owner) || !processAlive(owner)) {
       await rm(path, { force: true });
       continue;
     }
@@ -32,7 +32,8 @@ export async function acquireLock(path: string, opts: { waitMs: number; onWait?:
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -206,6 +206,19 @@ async function runPool(
   return run;
 }
 
+/** A scenario's steps before any ran: skipped, until a step's own result replaces its entry. */
+function unrunSteps(scenario: Scenario): StepResult[] {
+  return scenario.steps.map((s, index) => ({
+    index,
+    kind: s.kind,
+    name: s.name ?? describeStep(s),
+    line: s.line,
+    status: 'skipped',
+    durationMs: 0,
+    promises: stepPromises(s),
+  }));
+}
+
 /** A scenario that did not run (deferred): skipped, every step skipped with the same reason. */
 function deferredResult(scenario: Scenario, dir: string, message: string): ScenarioResult {
   return {
@@ -215,16 +228,7 @@ function deferredResult(scenario: Scenario, dir: string, message: string): Scena
     status: 'skipped',
     message,
     durationMs: 0,
-    steps: scenario.steps.map((s, index) => ({
-      index,
-      kind: s.kind,
-      name: s.name ?? describeStep(s),
-      line: s.line,
-      status: 'skipped',
-      durationMs: 0,
-      message,
-      promises: stepPromises(s),
-    })),
+    steps: unrunSteps(scenario).map((st) => ({ ...st, message })),
     consoles: [],
     blackoutsMs: [],
     figures: {},
@@ -344,15 +348,7 @@ async function runOne(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const append = [scenario.boot?.append ?? '', opts.overrides?.append ?? ''].join(' ').trim();
   const memoryMiB = scenario.boot?.memory ?? DEFAULT_MEMORY_MIB;
-  const steps: StepResult[] = scenario.steps.map((s, index) => ({
-    index,
-    kind: s.kind,
-    name: s.name ?? describeStep(s),
-    line: s.line,
-    status: 'skipped',
-    durationMs: 0,
-    promises: stepPromises(s),
-  }));
+  const steps = unrunSteps(scenario);
   const releases = [kernel.metadata.release];
   const base: Pick<ScenarioResult, 'name' | 'file' | 'description' | 'steps' | 'artifactsDir' | 'figures'> & { bootMs?: number } = {
     name: scenario.name,
