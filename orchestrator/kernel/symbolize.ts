@@ -28,7 +28,7 @@ export interface DecodedLocation {
 }
 
 export interface DecodedFrame extends StackFrame {
-  /** The address decoded (`0xffffffff81234567`): the symbol plus the offset, minus one for a return address. */
+  /** The symbol plus the offset (`0xffffffff81234567`); decoded one byte back for a return address (see resolve). */
   address?: string;
   /** Innermost first; the last one is the frame's own function. Empty when not decoded. */
   locations: DecodedLocation[];
@@ -74,24 +74,26 @@ export async function symbolizeReports(reports: readonly ReportToDecode[], opts:
   const undecoded = (note: string): DecodedReport[] =>
     parsed.map(({ frames }) => ({ status: 'not-decoded', note, vmlinux: opts.vmlinux, frames: frames.map((f) => ({ ...f, locations: [] })) }));
 
-  let id: VmlinuxIdentity;
+  let map: string;
   try {
-    id = await vmlinuxIdentity(opts.vmlinux);
-  } catch (err) {
-    return undecoded(`not decoded: cannot read vmlinux ${opts.vmlinux} (${errText(err)}); raw lines kept`);
-  }
-  let symbols: Map<string, Sym[]>;
-  try {
-    symbols = parseSystemMap(await readFile(opts.systemMap, 'utf8'));
+    map = await readFile(opts.systemMap, 'utf8');
   } catch (err) {
     return undecoded(`not decoded: cannot read System.map ${opts.systemMap} (${errText(err)}); raw lines kept`);
   }
+  let id: VmlinuxIdentity;
+  try {
+    const banner = /^([0-9a-f]{8,16}) [dDrR] linux_banner$/m.exec(map)?.[1];
+    id = await vmlinuxIdentity(opts.vmlinux, banner === undefined ? undefined : BigInt(`0x${banner}`));
+  } catch (err) {
+    return undecoded(`not decoded: cannot read vmlinux ${opts.vmlinux} (${errText(err)}); raw lines kept`);
+  }
+  const symbols = parseSystemMap(map);
 
   // Each report is checked against the vmlinux on its own: its boot may have run another kernel.
   const plans = parsed.map(({ r, frames }) => {
     const mismatch = buildMismatch(r.banner, id, opts.vmlinux);
     if (mismatch !== undefined) return { mismatch, frames: frames.map((f): DecodedFrame => ({ ...f, locations: [] })) };
-    return { mismatch, frames: frames.map((f) => resolve(f, symbols)) };
+    return { mismatch, frames: frames.map((f) => resolve(f, symbols, id.lineTables)) };
   });
 
   const wanted = [...new Set(plans.flatMap((p) => (p.mismatch === undefined ? p.frames.flatMap((f) => (f.address === undefined ? [] : [f.address])) : [])))];
@@ -130,22 +132,34 @@ export async function symbolizeReports(reports: readonly ReportToDecode[], opts:
 /** Why this vmlinux may not decode a report of the boot with `banner`, or undefined when it may. */
 function buildMismatch(banner: string | undefined, id: VmlinuxIdentity, vmlinux: string): string | undefined {
   if (banner === undefined) return `not decoded: the console has no 'Linux version' banner for this boot, so nothing shows that ${vmlinux} is its build; raw lines kept`;
-  if (id.banner === undefined) return `not decoded: ${vmlinux} has no linux_banner to compare with the console's; raw lines kept`;
+  if (id.banner === undefined) return `not decoded: no linux_banner in ${vmlinux} (or in its System.map) to compare with the console's; raw lines kept`;
   if (id.banner !== banner.trim()) return `not decoded: ${vmlinux} is another build (it prints '${id.banner}', the console's kernel printed '${banner.trim()}'); raw lines kept`;
   return undefined;
 }
 
-/** The frame's address from its symbol, or a note saying why there is none. */
-function resolve(f: StackFrame, symbols: ReadonlyMap<string, Sym[]>): DecodedFrame {
+/**
+ * The frame's address from its symbol, or a note saying why there is none. The printed size must
+ * be the symbol's (kallsyms computes it as System.map's distance to the next symbol): that tells
+ * static functions of one name apart (as syzkaller does) and refuses a symbol that is not this one.
+ * With line tables the address is what addr2line gets (one byte back for a return address);
+ * without, it is the symbol plus the offset, as printed.
+ */
+function resolve(f: StackFrame, symbols: ReadonlyMap<string, Sym[]>, lineTables: boolean): DecodedFrame {
   if (f.module !== undefined) return { ...f, locations: [], note: `module ${f.module}: only built-in code is decoded` };
   const all = symbols.get(f.func) ?? [];
-  // Static functions share names: the printed size tells them apart (as syzkaller does).
   const sized = all.filter((s) => s.gap === BigInt(f.size));
-  const sym = all.length === 1 ? all[0] : sized.length === 1 ? sized[0] : undefined;
+  const sym = sized.length === 1 ? sized[0] : undefined;
   if (sym === undefined) {
-    return { ...f, locations: [], note: all.length === 0 ? `no text symbol ${f.func} in System.map` : `${all.length} symbols named ${f.func}, ${sized.length} of size 0x${f.size.toString(16)}: ambiguous` };
+    const size = `0x${f.size.toString(16)}`;
+    const why =
+      all.length === 0
+        ? `no text symbol ${f.func} in System.map`
+        : sized.length === 0
+          ? `System.map's ${f.func} is 0x${all.map((s) => s.gap.toString(16)).join(', 0x')} long, the report's ${size}: not this symbol`
+          : `${sized.length} symbols named ${f.func} of size ${size}: ambiguous`;
+    return { ...f, locations: [], note: why };
   }
-  const back = f.exact || f.offset === 0 ? 0n : 1n;
+  const back = !lineTables || f.exact || f.offset === 0 ? 0n : 1n;
   return { ...f, address: `0x${(sym.addr + BigInt(f.offset) - back).toString(16)}`, locations: [] };
 }
 
