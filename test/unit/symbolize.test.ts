@@ -68,7 +68,7 @@ describe('the symbolizer refuses to decode with the wrong vmlinux, keeping the r
     expect(d?.frames.every((f) => f.locations.length === 0 && lines[f.line] === f.raw)).toBe(true);
   });
 
-  it.skipIf(anyKernel === undefined)('says so when the vmlinux is another build (skipped: no cached kernel)', async () => {
+  it.skipIf(anyKernel === undefined)('says so when the vmlinux is another build (needs a cached kernel; skipped without one)', async () => {
     const k = anyKernel as NonNullable<typeof anyKernel>;
     const [d] = await symbolizeReports([{ lines, banner }], { vmlinux: join(k.dir, 'vmlinux'), systemMap: join(k.dir, 'System.map') });
     expect(d?.status).toBe('not-decoded');
@@ -77,7 +77,7 @@ describe('the symbolizer refuses to decode with the wrong vmlinux, keeping the r
     expect(d?.frames.every((f) => f.locations.length === 0)).toBe(true);
   });
 
-  it.skipIf(anyKernel === undefined)('says so when the console has no banner to check the build by (skipped: no cached kernel)', async () => {
+  it.skipIf(anyKernel === undefined)('says so when the console has no banner to check the build by (needs a cached kernel; skipped without one)', async () => {
     const k = anyKernel as NonNullable<typeof anyKernel>;
     const [d] = await symbolizeReports([{ lines, banner: undefined }], { vmlinux: join(k.dir, 'vmlinux'), systemMap: join(k.dir, 'System.map') });
     expect(d?.note).toMatch(/^not decoded: the console has no 'Linux version' banner for this boot/);
@@ -110,7 +110,7 @@ describe('the symbolizer on a recorded console of the default kernel (no DWARF)'
   const [panic] = scanConsoleLog(plainConsole);
   const lines = (panic?.excerpt ?? []).map((l) => l.replace(/\r$/, ''));
 
-  it.skipIf(plainOwn === undefined)('checks each frame against System.map and gives its address, saying there is no line info (skipped: no cached kernel is the build that printed the recorded console)', async () => {
+  it.skipIf(plainOwn === undefined)('checks each frame against System.map and gives its address, saying there is no line info (needs the cached build that printed that console; skipped without it)', async () => {
     const k = plainOwn as NonNullable<typeof plainOwn>;
     const [d] = await symbolizeReports([{ lines, banner: plainBanner }], optsOf(k));
     expect(d?.status).toBe('symbols-only');
@@ -124,7 +124,7 @@ describe('the symbolizer on a recorded console of the default kernel (no DWARF)'
     }
   });
 
-  it.skipIf(plainOwn === undefined)('refuses a frame whose printed size is not its symbol’s (a mutated line; skipped: no cached kernel is the build)', async () => {
+  it.skipIf(plainOwn === undefined)('refuses a frame whose printed size is not its symbol’s (a mutated line; needs the cached build that printed the console)', async () => {
     const k = plainOwn as NonNullable<typeof plainOwn>;
     const mutated = lines.map((l) => l.replace(/mount_root_generic\+0x([0-9a-f]+)\/0x2a0$/, 'mount_root_generic+0x$1/0x2b0'));
     expect(mutated).not.toEqual(lines);
@@ -142,14 +142,14 @@ describe('the symbolizer on a recorded console of a cached build', () => {
   const banner = recordedBanner;
   const [panic] = scanConsoleLog(recorded);
 
-  it.skipIf(own === undefined)('decodes the panic’s frames to function, file and line (skipped: no cached kernel is the build that printed the recorded console)', async () => {
+  it.skipIf(own === undefined)('decodes the panic’s frames to function, file and line (needs the cached build that printed that console; skipped without it)', async () => {
     const k = own as NonNullable<typeof own>;
     const [d] = await symbolizeReports([{ lines: panic?.excerpt ?? [], banner }], optsOf(k));
     expect(d?.status).toBe('decoded');
     expect(d?.frames.find((f) => f.func === 'mount_root_generic')?.locations.at(-1)).toMatchObject({ func: 'mount_root_generic', file: 'init/do_mounts.c' });
   });
 
-  it.skipIf(own === undefined)('keeps the raw lines and says why when addr2line is missing or out of time (skipped: no cached kernel is the build that printed the recorded console)', async () => {
+  it.skipIf(own === undefined)('keeps the raw lines and says why when addr2line is missing or out of time (needs the cached build that printed that console; skipped without it)', async () => {
     const k = own as NonNullable<typeof own>;
     const opts = optsOf(k);
     const report = { lines: panic?.excerpt ?? [], banner };
