@@ -15,6 +15,7 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');
 const load = (name: string): RunResult => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as RunResult;
 const kasan = load('kasan-panic-decoded.json');
 const plain = load('default-panic-decoded.json');
+const uaf = load('kasan-uaf-decoded.json');
 
 function consoleText(run: RunResult): string {
   const err = new PassThrough();
@@ -59,6 +60,24 @@ describe('decoded crash frames in the reports', () => {
     const html = toHtml(kasan);
     expect(html).toContain('<h4>Decoded frames (boot 1, decoded)</h4><pre class="decoded">decoded frames of &quot;Kernel panic');
     expect(html.indexOf('<pre class="evidence">')).toBeLessThan(html.indexOf('<pre class="decoded">'));
+  });
+
+  it('decodes a real KASAN report: the bad access, then where the object was allocated and freed', () => {
+    const r = uaf.scenarios[0];
+    expect(r).toMatchObject({ status: 'failed', outcome: 'kernel-crash' });
+    expect(r?.knownCrash).toBeUndefined();
+    const k = r?.decodedCrashes?.[0];
+    expect(k?.status).toBe('decoded');
+    const where = (stack: RegExp, func: string) =>
+      k?.frames.find((f) => stack.test(f.stack) && f.func === func)?.locations.map((l) => `${l.func} ${l.file ?? '?'}:${l.line ?? 0}${l.inlined ? ' [inline]' : ''}`);
+    // drivers/misc/lkdtm/heap.c:124 `saw = base[offset];`, :104 `base = kmalloc(len, GFP_KERNEL);`, :121 `kfree(base);`
+    expect(where(/^BUG: KASAN: slab-use-after-free in /, 'lkdtm_READ_AFTER_FREE')).toEqual(['lkdtm_READ_AFTER_FREE drivers/misc/lkdtm/heap.c:124']);
+    expect(where(/^Allocated by task \d+$/, 'lkdtm_READ_AFTER_FREE')).toEqual(['_kmalloc_noprof include/linux/slab.h:991 [inline]', 'lkdtm_READ_AFTER_FREE drivers/misc/lkdtm/heap.c:104']);
+    expect(where(/^Freed by task \d+$/, 'lkdtm_READ_AFTER_FREE')).toEqual(['lkdtm_READ_AFTER_FREE drivers/misc/lkdtm/heap.c:121']);
+    expect(where(/^Freed by task \d+$/, 'kfree')?.at(-1)).toMatch(/^kfree mm\/slub\.c:\d+$/);
+    expect(where(/^page last allocated via /, 'get_page_from_freelist')?.at(-1)).toMatch(/^get_page_from_freelist mm\/page_alloc\.c:\d+$/);
+    const lines = decodedLines(k as NonNullable<typeof k>);
+    expect(lines).toEqual(expect.arrayContaining(['  Allocated by task 61:', '  Freed by task 61:', '    lkdtm_READ_AFTER_FREE+0x250/0x2e0 drivers/misc/lkdtm/heap.c:124']));
   });
 
   it('on the default kernel, says there is no line info and shows the addresses', () => {

@@ -169,3 +169,23 @@ describe('the symbolizer on a recorded console of a cached build', () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+const uafConsole = text('console/kasan-read-after-free.log');
+const uafBanner = bannerOf(uafConsole);
+const uafOwn = await buildOf(uafBanner);
+
+describe('the symbolizer on a recorded KASAN report of a cached build', () => {
+  it.skipIf(uafOwn === undefined)('decodes the access, the alloc and the free stacks, one addr2line for all (needs the cached kasan+LKDTM build that printed that console; skipped without it)', async () => {
+    const k = uafOwn as NonNullable<typeof uafOwn>;
+    const [report] = scanConsoleLog(uafConsole);
+    const t0 = Date.now();
+    const [d] = await symbolizeReports([{ lines: report?.excerpt ?? [], banner: uafBanner }], optsOf(k));
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(d?.status).toBe('decoded');
+    const own = (stack: RegExp) => d?.frames.find((f) => stack.test(f.stack) && f.func === 'lkdtm_READ_AFTER_FREE')?.locations.at(-1);
+    expect(own(/^BUG: KASAN/)).toMatchObject({ file: 'drivers/misc/lkdtm/heap.c', line: 124 });
+    expect(own(/^Allocated by/)).toMatchObject({ file: 'drivers/misc/lkdtm/heap.c', line: 104 });
+    expect(own(/^Freed by/)).toMatchObject({ file: 'drivers/misc/lkdtm/heap.c', line: 121 });
+  });
+});
+
