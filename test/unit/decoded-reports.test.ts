@@ -16,6 +16,7 @@ const load = (name: string): RunResult => JSON.parse(readFileSync(join(FIXTURES,
 const kasan = load('kasan-panic-decoded.json');
 const plain = load('default-panic-decoded.json');
 const uaf = load('kasan-uaf-decoded.json');
+const warning = load('kasan-warning-decoded.json');
 
 function consoleText(run: RunResult): string {
   const err = new PassThrough();
@@ -78,6 +79,17 @@ describe('decoded crash frames in the reports', () => {
     expect(where(/^page last allocated via /, 'get_page_from_freelist')?.at(-1)).toMatch(/^get_page_from_freelist mm\/page_alloc\.c:\d+$/);
     const lines = decodedLines(k as NonNullable<typeof k>);
     expect(lines).toEqual(expect.arrayContaining(['  Allocated by task 61:', '  Freed by task 61:', '    lkdtm_READ_AFTER_FREE+0x250/0x2e0 drivers/misc/lkdtm/heap.c:124']));
+  });
+
+  it('decodes a real WARNING to the very file:line its title names (the WARN’s address is exact, not a return address)', () => {
+    const w = warning.scenarios[0]?.decodedCrashes?.[0];
+    const named = /^WARNING: (\S+):(\d+) at /.exec(w?.title ?? '');
+    expect(named?.[1]).toBe('drivers/misc/lkdtm/bugs.c');
+    for (const stack of [/^WARNING: /, /^RIP$/]) {
+      const f = w?.frames.find((x) => stack.test(x.stack));
+      expect(f, String(stack)).toMatchObject({ func: 'lkdtm_WARNING', exact: true });
+      expect(f?.locations.at(-1)).toMatchObject({ func: 'lkdtm_WARNING', file: named?.[1], line: Number(named?.[2]) });
+    }
   });
 
   it('on the default kernel, says there is no line info and shows the addresses', () => {
