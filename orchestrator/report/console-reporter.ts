@@ -1,6 +1,7 @@
 import { formatComparison } from './baseline.ts';
 import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
 import { formatSeconds } from './progress.ts';
+import { decodedLines } from './decoded-stack.ts';
 
 /**
  * Live events of a run. With `--repeat N`, each repeat is a scenario named `name [k/N]` (start,
@@ -100,6 +101,7 @@ function scenarioLines(r: ScenarioResult): string[] {
   if (r.status === 'failed' || r.status === 'error') {
     lines.push(`  ${r.outcome ?? 'failed'}: ${r.message ?? ''}`);
     for (const e of r.evidence ?? []) lines.push(`    ${e}`);
+    for (const d of r.decodedCrashes ?? []) lines.push(...decodedLines(d).map((l) => `  ${l}`));
     lines.push(`  artifacts: ${r.artifactsDir}`);
   }
   return lines;

@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { COMPARISON_CLASSES } from './baseline.ts';
+import { decodedLines } from './decoded-stack.ts';
 import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
 
@@ -210,6 +211,7 @@ function failuresSection(failed: readonly ScenarioResult[], opts: HtmlOptions): 
 <p class="message">${esc(clean(r.message ?? ''))}</p>
 ${failedStep === undefined ? '' : `<p class="where">step ${failedStep.index + 1} <code>${esc(failedStep.name)}</code> at <code>${esc(r.file)}:${failedStep.line}</code></p>`}
 ${(r.evidence ?? []).length === 0 ? '' : `<h4>Evidence</h4><pre class="evidence">${esc(clean((r.evidence ?? []).join('\n')))}</pre>`}
+${(r.decodedCrashes ?? []).map((d) => `<h4>Decoded frames (boot ${d.boot}, ${esc(d.status)})</h4><pre class="decoded">${esc(clean(decodedLines(d).join('\n')))}</pre>`).join('\n')}
 ${excerpt === undefined ? '' : `<h4>Console (last ${excerpt.lines.length} lines of <a href="${esc(excerpt.file)}">${esc(decodeURI(excerpt.file))}</a>)</h4><pre class="console">${esc(clean(excerpt.lines.join('\n')))}</pre>`}
 ${artifactLinks(r, opts)}
 </article>`;

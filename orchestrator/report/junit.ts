@@ -1,4 +1,5 @@
 import { stripVTControlCharacters } from 'node:util';
+import { decodedLines } from './decoded-stack.ts';
 import { isFlaky, type RunResult, type ScenarioResult } from './results.ts';
 
 // XML 1.0 cannot carry most control characters, and console logs are full of them.
@@ -29,9 +30,12 @@ export function toJUnit(run: RunResult): string {
       `  <testsuite name="${xmlEscape(sc.name)}" file="${xmlEscape(sc.file)}" tests="${Math.max(1, sc.steps.length) + (flaky ? 1 : 0)}" failures="${failures}" errors="${sc.status === 'error' ? 1 : 0}" skipped="${sc.steps.filter((st) => st.status === 'skipped' || st.status === 'xfail').length}" time="${(sc.durationMs / 1000).toFixed(3)}">`,
     );
     out.push(`    <properties><property name="kernel" value="${xmlEscape(run.kernel.release)}"/><property name="accel" value="${xmlEscape(run.accel.accel)}"/>${sc.passRate === undefined ? '' : `<property name="passRate" value="${sc.passRate.passed}/${sc.passRate.runs}"/>`}</properties>`);
+    // The decoded crash frames follow the raw lines of the failure that carries the crash.
+    const decoded = (sc.decodedCrashes ?? []).flatMap(decodedLines);
+    const crashStep = sc.steps.find((st) => st.status === 'failed' || st.status === 'error');
     for (const st of sc.steps) {
       out.push(`    <testcase classname="${xmlEscape(sc.name)}" name="${xmlEscape(`${st.index + 1}. ${st.name}`)}" file="${xmlEscape(sc.file)}" line="${st.line}" time="${(st.durationMs / 1000).toFixed(3)}">`);
-      const body = xmlEscape([st.message ?? '', ...(st.evidence ?? [])].filter(Boolean).join('\n'));
+      const body = xmlEscape([st.message ?? '', ...(st.evidence ?? []), ...(st === crashStep ? decoded : [])].filter(Boolean).join('\n'));
       if (st.status === 'failed') out.push(`      <failure message="${xmlEscape(st.message ?? 'failed')}">${body}</failure>`);
       if (st.status === 'error') out.push(`      <error message="${xmlEscape(st.message ?? 'error')}">${body}</error>`);
       if (st.status === 'skipped' || st.status === 'xfail') out.push(`      <skipped message="${xmlEscape(st.message ?? 'skipped')}"/>`);
@@ -40,7 +44,7 @@ export function toJUnit(run: RunResult): string {
     if (sc.status !== 'passed' && sc.status !== 'skipped' && !sc.steps.some((st) => st.status === 'failed' || st.status === 'error')) {
       const tag = sc.status === 'error' ? 'error' : 'failure';
       out.push(`    <testcase classname="${xmlEscape(sc.name)}" name="scenario" file="${xmlEscape(sc.file)}">`);
-      out.push(`      <${tag} message="${xmlEscape(`${sc.outcome ?? ''}: ${sc.message ?? ''}`)}">${xmlEscape((sc.evidence ?? []).join('\n'))}</${tag}>`);
+      out.push(`      <${tag} message="${xmlEscape(`${sc.outcome ?? ''}: ${sc.message ?? ''}`)}">${xmlEscape([...(sc.evidence ?? []), ...decoded].join('\n'))}</${tag}>`);
       out.push('    </testcase>');
     }
     if (flaky) out.push(...flakyCase(sc));

@@ -1,5 +1,6 @@
 import type { Outcome } from '../errors.ts';
 import type { KernelBuild } from '../kernel/build.ts';
+import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from '../scenario/contract.ts';
 import type { TimelinePhase } from './timeline.ts';
 
@@ -37,6 +38,8 @@ export interface ScenarioResult {
   evidence?: string[];
   /** A kernel-crash whose every report is this known kernel bug (KNOWN_CRASHES id): still a failure. */
   knownCrash?: string;
+  /** Each crash report's frames decoded with its build's vmlinux (the raw lines stay in `evidence`). */
+  decodedCrashes?: CrashDecoding[];
   durationMs: number;
   steps: StepResult[];
   /** Phases on the scenario's clock: boot → SSH ready, preserve, kexec and its blackouts, verify… */
@@ -68,6 +71,9 @@ export interface ScenarioResult {
   /** With `--repeat N` (N > 1): how many of the repeats passed. */
   passRate?: { passed: number; runs: number };
 }
+
+/** A crash report (its title and boot) with its frames decoded, or the reason they are not. */
+export type CrashDecoding = DecodedReport & { title: string; boot: number };
 
 /** One of a scenario's `--repeat` runs; `attempts` as on a scenario, for its infrastructure retries. */
 export interface Repeat {

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { availableParallelism, freemem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -7,6 +7,8 @@ import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kerne
 import { timeScaleOf } from '../kernel/fragments.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { checkSteps, crashVerdict, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
+import { decodeCrashes } from './decode-crashes.ts';
+import { isBootBanner, matchCrashTitle, printkMessage } from '../vm/crash-catalogue.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
 import { compareRuns, type Baseline } from '../report/baseline.ts';
@@ -387,7 +389,10 @@ async function runOne(
     boot.endMs = performance.now() - started;
     const status = isFinding(err.outcome) ? 'failed' : 'error';
     // A crash during boot: its evidence is the report (a known kernel bug is named, still a failure).
-    if (err.outcome === 'kernel-crash') return { result: finish(crashVerdict(err.message, [[...err.evidence]])) };
+    if (err.outcome === 'kernel-crash') {
+      const decodedCrashes = await decodeBootCrash(err, kernel);
+      return { result: finish({ ...crashVerdict(err.message, [[...err.evidence]]), ...(decodedCrashes.length === 0 ? {} : { decodedCrashes }) }) };
+    }
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
   boot.endMs = performance.now() - started;
@@ -460,7 +465,16 @@ async function runOne(
       strictSteps: new Set(scenario.steps.flatMap((st, i) => (st.xfail?.strict === true ? [i] : []))),
       checks: checkSteps(scenario.steps),
     });
-    return { result: finish({ ...verdict, blackoutsMs: ctx.blackoutsMs }, machine), accel };
+    const crashes = machine.vm.crashes;
+    const decodedCrashes =
+      crashes.length === 0
+        ? []
+        : await decodeCrashes(
+            crashes.map((c) => ({ title: c.title, boot: c.boot, lines: c.excerpt })),
+            (b) => (b > 1 && target !== undefined ? target : kernel),
+            (b) => bannerIn(machine.vm.console.lines(b).map((l) => l.text)),
+          );
+    return { result: finish({ ...verdict, blackoutsMs: ctx.blackoutsMs, ...(decodedCrashes.length === 0 ? {} : { decodedCrashes }) }, machine), accel };
   } finally {
     await machine.stop();
     // The run's initrd holds the run's private host key: not an artifact worth keeping.
@@ -474,6 +488,21 @@ async function runOne(
  */
 async function buildKexecTarget(opts: RunOptions, spec: string, profiles: string[], config: string[]): Promise<KernelBuild> {
   return buildKernel({ ...opts.kernel, kernel: spec, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+}
+
+/** The `Linux version …` banner among console lines, printk prefix removed. */
+function bannerIn(lines: readonly string[]): string | undefined {
+  const line = lines.find(isBootBanner);
+  return line === undefined ? undefined : printkMessage(line).trimEnd();
+}
+
+/** A crash while booting (startMachine's kernel-crash error): its report decoded with kernel A, the banner from the boot's console slice. */
+async function decodeBootCrash(err: HandoverError, kernel: KernelBuild): ReturnType<typeof decodeCrashes> {
+  const [key, log] = Object.entries(err.artifacts).find(([k]) => /^console\.boot-\d+$/.test(k)) ?? [];
+  const boot = Number(key?.replace('console.boot-', '') ?? 1);
+  const text = log === undefined ? '' : await readFile(log, 'utf8').catch(() => '');
+  const title = err.evidence.map((l) => matchCrashTitle(l)).find((t) => t !== undefined)?.title ?? err.message;
+  return decodeCrashes([{ title, boot, lines: err.evidence }], () => kernel, () => bannerIn(text.split('\n')));
 }
 
 /** Each boot's release: the kernel's own banner, else what `uname -r` said after the kexec. */
