@@ -224,9 +224,10 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
   const results = [];
   for (let i = 0; i < step.kexec.count; i++) {
     const syscall = ctx.overrides.kexecSyscall ?? step.kexec.syscall ?? ctx.kexecLoaded ?? 'file';
-    if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { ...targetImage(ctx), syscall });
+    let loadMs = 0;
+    if (ctx.kexecLoaded !== syscall) loadMs += (await loadKexec(ctx.machine, { ...targetImage(ctx), syscall })).loadMs;
     if (ctx.overrides.kexecAppend !== undefined) {
-      await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend });
+      loadMs += (await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend })).loadMs;
     }
     const expectRelease = (ctx.kexecTarget ?? ctx.machine.kernel).metadata.release;
     const luoBefore = ctx.agentUp || (await luoDeviceNow(ctx));
@@ -239,7 +240,17 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
     ctx.agentUp = false;
     ctx.blackoutsMs.push(Math.round(r.blackoutMs));
     const proof = handoverProof(ctx, r.boot, step.kexec.handover, luoBefore);
-    results.push({ boot: r.boot, release: r.release, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall, ...proof });
+    results.push({
+      boot: r.boot,
+      release: r.release,
+      loadMs: Math.round(loadMs),
+      blackoutMs: Math.round(r.blackoutMs),
+      sshReadyMs: Math.round(r.sshReadyMs),
+      triggerAtMs: Math.round(r.triggerAtMs),
+      sshReadyAtMs: Math.round(r.sshReadyAtMs),
+      syscall,
+      ...proof,
+    });
   }
   return results;
 }
