@@ -177,10 +177,12 @@ export class Guest implements AsyncDisposable {
    * Start argv detached from the SSH session (own session, stdin from /dev/null, output to the
    * guest console so failures show in the serial log) after `delayMs`, and return as soon as the
    * guest shell has forked it. For `kexec -e`: the delay lets this exec finish cleanly before
-   * the kernel goes away, since a kexec never closes the TCP connection.
+   * the kernel goes away, since a kexec never closes the TCP connection. `until` (e.g. the new
+   * banner on the console) also counts as done: the command ran even if its close never came.
    */
   async execDetached(argv: readonly string[], opts: { delayMs?: number; until?: Promise<unknown> } = {}): Promise<void> {
-    const delay = ((opts.delayMs ?? 50) / 1000).toFixed(3);
+    // With `until` a lost close costs nothing, so the kexec need not wait long for it.
+    const delay = ((opts.delayMs ?? (opts.until === undefined ? 200 : 30)) / 1000).toFixed(3);
     const inner = quoteArgv(['setsid', 'sh', '-c', 'sleep "$0"; exec "$@"', delay, ...argv]);
     const command = `${inner} </dev/null >/dev/console 2>&1 &`;
     let closed: () => void = () => {};
