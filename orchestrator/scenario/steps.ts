@@ -19,6 +19,7 @@ import { describeReply, StepFailure, type StepContext } from './step-context.ts'
 
 /** Runs one step; returns what it observed. A failed check throws StepFailure. */
 export async function runStep(ctx: StepContext, step: Step & { line: number }): Promise<unknown> {
+  if (step.kind !== 'debugfs') delete ctx.lastDump;
   switch (step.kind) {
     case 'exec':
       return execStep(ctx, step);
@@ -95,6 +96,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
  * never be satisfied by the device's absence (open_liveupdate is the step that checks that).
  */
 async function call(ctx: StepContext, req: { op: string; [k: string]: unknown }): Promise<AgentReply> {
+  delete ctx.lastDump;
   if (!ctx.agentUp) {
     const started = await ctx.agent.start();
     if (!started.ok) {
@@ -369,7 +371,9 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
 }
 
 async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugfs' }>): Promise<unknown> {
-  const dump = await dumpKhoDebugfs(ctx.machine.guest);
+  const boot = ctx.machine.vm.boots;
+  const dump = ctx.lastDump?.boot === boot ? ctx.lastDump.dump : await dumpKhoDebugfs(ctx.machine.guest);
+  ctx.lastDump = { boot, dump };
   await keepDump(ctx, dump);
   // /init's own report of a failed debugfs mount, if any: the cause behind "not mounted".
   const vm = ctx.machine.vm;
