@@ -27,6 +27,8 @@ export interface MachineOptions {
   progress?: Progress;
   /** Lets the caller type into the serial console (handover console). */
   interactiveConsole?: boolean;
+  /** More QEMU arguments (bench/ tries machine types and TCG options with it). */
+  extraQemuArgs?: readonly string[];
 }
 
 /** A booted guest we can talk to: the VM, an SSH session, and the files of the run. */
@@ -80,6 +82,7 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
     serial: opts.interactiveConsole === true ? 'socket' : 'file',
     ...(opts.memoryMiB === undefined ? {} : { memoryMiB: opts.memoryMiB }),
     ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
+    ...(opts.extraQemuArgs === undefined ? {} : { extraQemuArgs: opts.extraQemuArgs }),
   }).finally(() => rm(bootInitrd, { force: true }));
   // QEMU read -initrd into guest memory before it answered QMP: the copy with the keys can go.
   const stop = async (keepFiles = false) => {
