@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake [--repeat N] [--pairs N]]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake [--repeat N] [--pairs N] [--before DIR]]
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,8 +103,10 @@ async function benchScenarios(work) {
   const debian = await buildKernel();
   const tree = debian.metadata.source.dir;
   const pairs = Number(argValue('--pairs') ?? 5);
-  const handoverRun = (names, out) =>
-    execa('node', ['bin/handover.js', 'run', ...names, '--accel', 'tcg', '--reporter', 'json', '-o', out], { stdin: 'ignore' });
+  const handoverRun = (names, out, cwd = process.cwd()) =>
+    execa('node', ['bin/handover.js', 'run', ...names, '--accel', 'tcg', '--reporter', 'json', '-o', out], { stdin: 'ignore', cwd });
+  // --before DIR: another checkout of handover (built), e.g. the main branch, run in each round too.
+  const before = argValue('--before');
   // vmtest.sh keeps its build dir where we say: under the cache, so it is warm after its first run.
   const buildDir = join(cacheRoot(), 'bench', 'upstream-build');
   const vmtest = join(tree, 'tools/testing/selftests/liveupdate/vmtest.sh');
@@ -115,11 +117,19 @@ async function benchScenarios(work) {
   };
   await handoverRun(['memfd-round-trip'], join(work, 'h-warm')); // warm the rootfs cache and the accel verdict
   await up(); // builds on the first bench run ever; warm afterwards
+  if (before !== undefined) await handoverRun(['memfd-round-trip'], join(work, 'b-warm'), before);
   const h = [];
   const u = [];
+  const b = [];
   const runs = [];
+  const beforeRuns = [];
   for (let i = 0; i < pairs; i++) {
     const out = join(work, `h-${i}`);
+    if (before !== undefined) {
+      const bout = join(work, `b-${i}`);
+      b.push(await wall(() => handoverRun(['memfd-round-trip'], bout, before)));
+      beforeRuns.push(JSON.parse(await readFile(join(bout, 'results.json'), 'utf8')).scenarios.find((s) => s.name === 'memfd-round-trip'));
+    }
     h.push(await wall(() => handoverRun(['memfd-round-trip'], out)));
     u.push(await wall(up));
     const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
@@ -128,6 +138,14 @@ async function benchScenarios(work) {
   const rt = runs.filter((r) => r?.status === 'passed');
   console.log(`\nmemfd round trip, warm, median of ${pairs} alternating pairs (${debian.metadata.release}, TCG; ${rt.length}/${pairs} passed)`);
   record('round trip wall', median(h), median(u), `ratio ${(median(h) / median(u)).toFixed(2)}, target <= 0.5; pairs: ${h.map((x, i) => `${x.toFixed(1)}/${u[i].toFixed(1)}`).join(' ')}`);
+  if (before !== undefined) {
+    const bp = beforeRuns.filter((r) => r?.status === 'passed');
+    record('round trip wall, before', median(b), median(u), `${before}: ratio ${(median(b) / median(u)).toFixed(2)}; each: ${b.map((x) => x.toFixed(1)).join(' ')}`);
+    record('  before: scenario / blackout', median(bp.map((r) => r.durationMs / 1000)), undefined, `blackout ${median(bp.map((r) => r.blackoutsMs[0] / 1000)).toFixed(2)} s`);
+    for (const kind of ['boot', 'preserve', 'kexec', 'blackout', 'verify']) {
+      record(`  before: phase ${kind}`, median(bp.map((r) => (r.timeline ?? []).filter((p) => p.kind === kind).reduce((n, p) => n + p.durationMs, 0) / 1000)), undefined);
+    }
+  }
   record('  of it: the scenario', median(rt.map((r) => r.durationMs / 1000)), undefined, 'handover run minus process start, kernel/rootfs cache checks, reports, teardown');
   record('kexec blackout', median(rt.map((r) => r.blackoutsMs[0] / 1000)), undefined, 'trigger -> new userspace, target <= 2 s');
   record('QEMU start -> SSH ready', median(rt.map((r) => markAt(r, 1, 'ssh ready') / 1000)), undefined, 'boot 1, from the boot timeline');
@@ -147,7 +165,7 @@ async function benchScenarios(work) {
   console.log('boot timeline (median of the passed runs):');
   for (const [key, xs] of spans) record(`  ${key}`.slice(0, 60), median(xs), undefined);
   if (!upstreamOk) console.log('note: an upstream vmtest.sh run did not pass');
-  return { pairs: h.map((x, i) => ({ handover: x, upstream: u[i] })), runs: rt.map((r) => ({ durationMs: r.durationMs, blackoutsMs: r.blackoutsMs, timeline: r.timeline, bootTimeline: r.bootTimeline })) };
+  return { ...(before === undefined ? {} : { before, beforeWall: b }), pairs: h.map((x, i) => ({ handover: x, upstream: u[i] })), runs: rt.map((r) => ({ durationMs: r.durationMs, blackoutsMs: r.blackoutsMs, timeline: r.timeline, bootTimeline: r.bootTimeline })) };
 }
 
 const markAt = (r, boot, event) => r.bootTimeline?.boots.find((b) => b.boot === boot)?.marks.find((m) => m.event === event)?.atMs ?? NaN;
