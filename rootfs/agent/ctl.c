@@ -43,10 +43,11 @@ static int ctl_fail(int err, const char *call, const char *msg)
 	return 2;
 }
 
-static int send_all(int fd, const char *p, size_t n)
+/* All of p to fd: a socket (send, no SIGPIPE) or a file such as stdout (write). */
+static int put_all(int fd, const char *p, size_t n, int sock)
 {
 	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -109,21 +110,6 @@ static int ctl_connect(const char *path)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int ctl_stream(int fd)
 {
 	struct pollfd pfd[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
@@ -144,7 +130,7 @@ static int ctl_stream(int fd)
 				/* The host is done: let the daemon answer what it has, then stop. */
 				shutdown(fd, SHUT_WR);
 				pfd[0].fd = -1;
-			} else if (send_all(fd, buf, (size_t)r) < 0) {
+			} else if (put_all(fd, buf, (size_t)r, 1) < 0) {
 				return ctl_fail(errno, "send", "sending a request");
 			}
 		}
@@ -160,7 +146,7 @@ static int ctl_stream(int fd)
 					return 0;
 				return ctl_fail(EPIPE, "read", "the agent closed the connection");
 			}
-			if (write_all(STDOUT_FILENO, buf, (size_t)r) < 0)
+			if (put_all(STDOUT_FILENO, buf, (size_t)r, 0) < 0)
 				return 2;
 		}
 	}
@@ -229,7 +215,7 @@ int cmd_ctl(int argc, char **argv)
 	if (fd < 0)
 		return 2;
 	/* The daemon buffers its replies without limit, so sending everything first cannot deadlock. */
-	if (send_all(fd, reqs.buf, reqs.len) < 0)
+	if (put_all(fd, reqs.buf, reqs.len, 1) < 0)
 		return ctl_fail(errno, "send", "sending the requests");
 	shutdown(fd, SHUT_WR);
 	jw_free(&reqs);
