@@ -416,19 +416,6 @@ async function buildKexecTarget(opts: RunOptions, spec: string, profiles: string
   return buildKernel({ ...opts.kernel, kernel: spec, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
 }
 
-/** The host's side of the boot timeline: SSH ready on boot 1, and each kexec step's trigger and SSH ready. */
-function hostEvents(m: Machine, steps: readonly StepResult[]): HostEvents {
-  const kexecs = steps.flatMap((st) =>
-    st.kind === 'kexec' && Array.isArray(st.data)
-      ? (st.data as unknown[]).flatMap((d) => {
-          const { boot, triggerAtMs, sshReadyAtMs } = (d ?? {}) as Record<string, unknown>;
-          return typeof boot === 'number' && typeof triggerAtMs === 'number' && typeof sshReadyAtMs === 'number' ? [{ boot, triggerAtMs, sshReadyAtMs }] : [];
-        })
-      : [],
-  );
-  return { sshReadyAtMs: m.sshReadyAtMs, kexecs };
-}
-
 /** Each boot's release: the kernel's own banner, else what `uname -r` said after the kexec. */
 function releasesOf(m: Machine, fromUname: readonly string[]): string[] {
   const banners = bootReleases(m.vm.console.lines().map((l) => l.text));
@@ -461,4 +448,17 @@ async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise
 async function qemuVersion(): Promise<string> {
   const r = await execa('qemu-system-x86_64', ['--version'], { reject: false, stdin: 'ignore' });
   return String(r.stdout).split('\n')[0] ?? 'unknown';
+}
+
+/** The host's side of the boot timeline: SSH ready on boot 1, and each kexec step's trigger and SSH ready. */
+function hostEvents(m: Machine, steps: readonly StepResult[]): HostEvents {
+  const kexecs = steps.flatMap((st) =>
+    st.kind === 'kexec' && Array.isArray(st.data)
+      ? (st.data as unknown[]).flatMap((d) => {
+          const { boot, triggerAtMs, sshReadyAtMs } = (d ?? {}) as Record<string, unknown>;
+          return typeof boot === 'number' && typeof triggerAtMs === 'number' && typeof sshReadyAtMs === 'number' ? [{ boot, triggerAtMs, sshReadyAtMs }] : [];
+        })
+      : [],
+  );
+  return { sshReadyAtMs: m.sshReadyAtMs, kexecs };
 }
