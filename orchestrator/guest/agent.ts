@@ -1,6 +1,6 @@
 // Host side of the guest agent: starts the holder daemon (`handover-agent serve`) over a Guest and
-// sends it typed requests. One SSH exec per batch (`handover-agent ctl`, requests on stdin, one
-// reply line each), so a batch of N requests costs one round trip, not N.
+// sends it typed requests on one long-lived SSH channel (`handover-agent ctl --stream`, one request
+// line out, one reply line back): a request costs a channel write, a batch of N one round trip.
 //
 // What the agent or the kernel answers, including every errno, is a result (`ok:false`), never an
 // exception. Exceptions are for the transport: the daemon is gone (`step-failed`, e.g. it exited or
@@ -9,6 +9,7 @@
 
 import { HandoverError } from '../errors.ts';
 import type { Guest } from './guest.ts';
+import { LineChannel } from './line-channel.ts';
 import {
   type AgentOk,
   type AgentRequest,
@@ -44,6 +45,7 @@ export interface AgentOptions {
 export interface AgentExchange {
   readonly requests: readonly string[];
   readonly replies: readonly string[];
+  /** 0 every reply ok, 1 some ok:false (as `ctl` would exit). */
   readonly exitCode: number | null;
   readonly durationMs: number;
 }
@@ -109,6 +111,7 @@ export class Agent {
   readonly served: Served;
   private readonly timeoutMs: number;
   private readonly onExchange: ((exchange: AgentExchange) => void) | undefined;
+  private stream: LineChannel | undefined;
 
   constructor(guest: Guest, served: Served, opts: AgentOptions = {}) {
     this.guest = guest;
@@ -199,25 +202,28 @@ export class Agent {
     return agentCaps(this.guest, { open: false, timeoutMs: this.timeoutMs });
   }
 
+  /** The channel to the daemon, opened again when the last one ended (a reconnect, a kexec). */
+  private async channel(): Promise<LineChannel> {
+    if (this.stream?.open !== true) this.stream = new LineChannel(await this.guest.openChannel([AGENT_COMMAND, 'ctl', '--stream']));
+    return this.stream;
+  }
+
   private async exchange(requests: readonly AgentRequest[]): Promise<AgentResult[]> {
     if (requests.length === 0) return [];
     const sent = requests.map(encodeRequest);
-    const r = await this.guest.exec([AGENT_COMMAND, 'ctl'], { input: `${sent.join('\n')}\n`, timeoutMs: this.timeoutMs });
-    const replies = lines(r.stdout);
-    this.onExchange?.({ requests: sent, replies, exitCode: r.exitCode, durationMs: r.durationMs });
-    // 0: all ok, 1: some ok:false (results); 2: transport, with a ctl line saying why; 3: usage.
-    if (r.exitCode !== 0 && r.exitCode !== 1) {
-      const why = transportFailure(replies.at(-1)) ?? `exit ${r.exitCode ?? r.signal}`;
-      throw new HandoverError(r.exitCode === 3 ? 'internal-error' : 'step-failed', `${AGENT_COMMAND} ctl: ${why}`, {
-        evidence: [...replies.slice(-5), ...lines(r.stderr).slice(-5).map((l) => `stderr: ${l}`)],
-      });
+    const { replies, durationMs } = await (await this.channel()).exchange(sent, Math.round(this.timeoutMs * this.guest.timeScale));
+    // ctl's own {"ok":false,"op":"ctl",...} line: the daemon is gone (or was never reachable).
+    const transport = replies.map(transportFailure).find((w) => w !== undefined);
+    const exitCode = transport !== undefined ? 2 : replies.every((l) => l.startsWith('{"ok":true')) ? 0 : 1;
+    this.onExchange?.({ requests: sent, replies, exitCode, durationMs });
+    if (transport !== undefined) {
+      this.stream?.close();
+      throw new HandoverError('step-failed', `${AGENT_COMMAND} ctl: ${transport}`, { evidence: replies.slice(-5) });
     }
-    if (replies.length !== requests.length) {
-      throw new HandoverError('internal-error', `${AGENT_COMMAND} ctl: ${replies.length} replies to ${requests.length} requests`, {
-        evidence: replies.slice(-5),
-      });
-    }
-    return requests.map((req, i) => decodeReply(req.op, replies[i] ?? ''));
+    const results = requests.map((req, i) => decodeReply(req.op, replies[i] ?? ''));
+    // An exit holds nothing once the daemon has dropped the connection (ctl then ends the channel).
+    if (results.some((r) => r.op === 'exit' && r.ok)) await this.stream?.whenClosed(5000);
+    return results;
   }
 }
 

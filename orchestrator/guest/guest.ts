@@ -177,10 +177,12 @@ export class Guest implements AsyncDisposable {
    * Start argv detached from the SSH session (own session, stdin from /dev/null, output to the
    * guest console so failures show in the serial log) after `delayMs`, and return as soon as the
    * guest shell has forked it. For `kexec -e`: the delay lets this exec finish cleanly before
-   * the kernel goes away, since a kexec never closes the TCP connection.
+   * the kernel goes away, since a kexec never closes the TCP connection. `until` (e.g. the new
+   * banner on the console) also counts as done: the command ran even if its close never came.
    */
-  async execDetached(argv: readonly string[], opts: { delayMs?: number } = {}): Promise<void> {
-    const delay = ((opts.delayMs ?? 200) / 1000).toFixed(3);
+  async execDetached(argv: readonly string[], opts: { delayMs?: number; until?: Promise<unknown> } = {}): Promise<void> {
+    // With `until` a lost close costs nothing, so the kexec need not wait long for it.
+    const delay = ((opts.delayMs ?? (opts.until === undefined ? 200 : 30)) / 1000).toFixed(3);
     const inner = quoteArgv(['setsid', 'sh', '-c', 'sleep "$0"; exec "$@"', delay, ...argv]);
     const command = `${inner} </dev/null >/dev/console 2>&1 &`;
     let closed: () => void = () => {};
@@ -199,15 +201,32 @@ export class Guest implements AsyncDisposable {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), 10_000);
     });
-    const r = await Promise.race([whenClosed, timedOut]);
+    // `until`: proof from elsewhere (the console) that the command ran, e.g. the kexec'd banner.
+    const elsewhere = opts.until?.then(
+      () => 'elsewhere' as const,
+      () => new Promise<never>(() => {}),
+    );
+    const r = await Promise.race([whenClosed, timedOut, ...(elsewhere === undefined ? [] : [elsewhere])]);
     clearTimeout(timer);
     if (r === 'timeout') {
       channel.destroy();
       throw new HandoverError('step-failed', `could not start detached: ${command}`);
     }
+    if (r === 'elsewhere') {
+      channel.destroy();
+      return;
+    }
     // No exit status means the guest went away already: what the command was for.
     const code = exited()?.code;
     if (code !== undefined && code !== 0) throw new HandoverError('step-failed', `starting ${command} exited ${code ?? exited()?.signal}`);
+  }
+
+  /**
+   * argv on a channel left open: its stdin and stdout are the caller's (a long-lived line protocol,
+   * e.g. the agent's `ctl --stream`). The channel closes when the command exits or the connection goes.
+   */
+  openChannel(argv: readonly string[]): Promise<ClientChannel> {
+    return this.openExec(quoteArgv(argv), () => {});
   }
 
   async bootId(): Promise<string> {
@@ -215,6 +234,14 @@ export class Guest implements AsyncDisposable {
     const id = r.stdout.trim();
     if (!BOOT_ID.test(id)) throw new HandoverError('step-failed', `unexpected boot_id: ${JSON.stringify(id)}`);
     return id;
+  }
+
+  /** boot_id and `uname -r` in one round trip (both from /proc). */
+  async bootIdAndRelease(): Promise<{ bootId: string; release: string }> {
+    const r = await this.run(['cat', '/proc/sys/kernel/random/boot_id', '/proc/sys/kernel/osrelease'], { timeoutMs: 15_000 });
+    const [id = '', release = ''] = r.stdout.split('\n').map((l) => l.trim());
+    if (!BOOT_ID.test(id)) throw new HandoverError('step-failed', `unexpected boot_id: ${JSON.stringify(id)}`);
+    return { bootId: id, release };
   }
 
   async kernelRelease(): Promise<string> {
@@ -270,8 +297,9 @@ export class Guest implements AsyncDisposable {
       this.connected = true;
       this.watch(client);
       let bootId: string;
+      let release: string;
       try {
-        bootId = await this.bootId();
+        ({ bootId, release } = await this.bootIdAndRelease());
       } catch (err) {
         // The old kernel can vanish between handshake and command; that is progress, retry.
         lastError = err instanceof Error ? err.message : String(err);
@@ -285,7 +313,6 @@ export class Guest implements AsyncDisposable {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      const release = await this.kernelRelease();
       const durationMs = Math.round(performance.now() - started);
       this.log(`ssh: new boot ${bootId} (${release}) after ${durationMs} ms`);
       if (opts.expectRelease !== undefined && release !== opts.expectRelease) {

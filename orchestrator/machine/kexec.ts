@@ -22,6 +22,8 @@ export interface KexecOptions {
 export interface KexecLoaded {
   syscall: 'file' | 'legacy';
   loadMs: number;
+  /** The images that had to be uploaded (none when the cold boot's rootfs held them). */
+  uploaded: ('bzImage' | 'initrd')[];
 }
 
 export interface KexecResult {
@@ -34,21 +36,41 @@ export interface KexecResult {
   blackoutMs: number;
   /** From the trigger to the first command on the new boot over SSH. */
   sshReadyMs: number;
+  /** When `kexec -e` was started and when SSH answered on the new boot, on the console's clock. */
+  triggerAtMs: number;
+  sshReadyAtMs: number;
 }
 
 const GUEST_DIR = '/run/handover';
 const SSHD_UP = /^handover: sshd up\b/;
 
-/** Uploads the images and loads them; the kexec fires later, so preservation can happen in between. */
+/**
+ * Loads the images; the kexec fires later, so preservation can happen in between. The cold boot's
+ * rootfs holds the machine's own bzImage and initrd (`Machine.preloaded`): those are loaded where
+ * they are, and only another image (another kernel, a kexec from a kexec'd boot) is uploaded.
+ */
 export async function loadKexec(m: Machine, opts: KexecOptions = {}): Promise<KexecLoaded> {
   const syscall = opts.syscall ?? 'file';
-  await m.guest.run(['mkdir', '-p', GUEST_DIR]);
-  await m.guest.upload(opts.bzImage ?? m.kernel.artifacts.bzImage, `${GUEST_DIR}/bzImage`);
-  await m.guest.upload(opts.initrd ?? m.initrd, `${GUEST_DIR}/initrd`, { mode: 0o600 });
+  const started = performance.now();
+  const onBoot = m.vm.boots === m.preloaded.boot;
+  const images = {
+    bzImage: { host: opts.bzImage ?? m.kernel.artifacts.bzImage, own: m.kernel.artifacts.bzImage, preloaded: m.preloaded.bzImage },
+    initrd: { host: opts.initrd ?? m.initrd, own: m.initrd, preloaded: m.preloaded.initrd },
+  };
+  const uploaded: KexecLoaded['uploaded'] = [];
+  const guestPath = { bzImage: images.bzImage.preloaded, initrd: images.initrd.preloaded };
+  for (const name of ['bzImage', 'initrd'] as const) {
+    const image = images[name];
+    if (onBoot && image.host === image.own) continue;
+    if (uploaded.length === 0) await m.guest.run(['mkdir', '-p', GUEST_DIR]);
+    guestPath[name] = `${GUEST_DIR}/${name}`;
+    await m.guest.upload(image.host, guestPath[name], name === 'initrd' ? { mode: 0o600 } : {});
+    uploaded.push(name);
+  }
   const flags = syscall === 'file' ? ['-s', '-l'] : ['-c', '-l'];
   const append = opts.append === undefined || opts.append === '' ? [] : [`--append=${opts.append}`];
-  const r = await m.guest.run(['kexec', ...flags, `${GUEST_DIR}/bzImage`, `--initrd=${GUEST_DIR}/initrd`, '--reuse-cmdline', ...append]);
-  return { syscall, loadMs: r.durationMs };
+  await m.guest.run(['kexec', ...flags, guestPath.bzImage, `--initrd=${guestPath.initrd}`, '--reuse-cmdline', ...append]);
+  return { syscall, loadMs: performance.now() - started, uploaded };
 }
 
 /**
@@ -59,11 +81,16 @@ export async function loadKexec(m: Machine, opts: KexecOptions = {}): Promise<Ke
 export async function fireKexec(m: Machine, opts: KexecOptions = {}): Promise<KexecResult> {
   const deadlineMs = opts.deadlineMs ?? 120_000;
   const signal = opts.signal === undefined ? {} : { signal: opts.signal };
-  const previousBootId = await m.guest.bootId();
+  // The boot_id this boot's /init printed with "sshd up" (an SSH round trip saved), else asked.
+  const previousBootId = consoleBootId(m) ?? (await m.guest.bootId());
   const boot = m.vm.expectKexec();
   const t0 = performance.now();
-  await m.guest.execDetached(['kexec', '-e']);
-  await m.vm.waitForBoot(boot, { deadlineMs, outcome: 'kexec-timeout', description: 'the kexec’d kernel’s banner', ...signal });
+  const triggerAtMs = m.vm.console.elapsedMs();
+  const banner = m.vm.waitForBoot(boot, { deadlineMs, outcome: 'kexec-timeout', description: 'the kexec’d kernel’s banner', ...signal });
+  banner.catch(() => {});
+  // The old kernel can go before its sshd reports the trigger's exit: the new banner settles it too.
+  await m.guest.execDetached(['kexec', '-e'], { until: banner });
+  await banner;
   const remaining = () => Math.max(1, deadlineMs - (performance.now() - t0));
   // The new kernel is running (its banner is out) but never got to userspace: that is the
   // kernel's doing, not the machine's (kernel-hang; retried once to confirm, then bad for bisect).
@@ -81,5 +108,25 @@ export async function fireKexec(m: Machine, opts: KexecOptions = {}): Promise<Ke
     ...(opts.expectRelease === undefined ? {} : { expectRelease: opts.expectRelease }),
     ...signal,
   });
-  return { previousBootId, bootId: proof.bootId, release: proof.release, boot, blackoutMs, sshReadyMs: performance.now() - t0 };
+  return {
+    previousBootId,
+    bootId: proof.bootId,
+    release: proof.release,
+    boot,
+    blackoutMs,
+    sshReadyMs: performance.now() - t0,
+    triggerAtMs,
+    sshReadyAtMs: m.vm.console.elapsedMs(),
+  };
+}
+
+const BOOT_ID_FIELD = /^handover: sshd up\b.*\bboot_id=([0-9a-f-]{36})\b/;
+
+/** The boot_id on the current boot's "sshd up" line, if it printed one. */
+function consoleBootId(m: Machine): string | undefined {
+  for (const line of m.vm.console.lines(m.vm.boots)) {
+    const id = BOOT_ID_FIELD.exec(line.text)?.[1];
+    if (id !== undefined) return id;
+  }
+  return undefined;
 }

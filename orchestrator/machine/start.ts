@@ -8,7 +8,7 @@ import { timeScaleOf } from '../kernel/fragments.ts';
 import { privateTempDir } from '../paths.ts';
 import type { Progress } from '../report/progress.ts';
 import { buildRootfs, type Rootfs } from '../rootfs/build.ts';
-import { writeInitrd } from '../rootfs/overlay.ts';
+import { PRELOADED_KEXEC_DIR, writeBootInitrd, writeInitrd } from '../rootfs/overlay.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 
@@ -27,6 +27,8 @@ export interface MachineOptions {
   progress?: Progress;
   /** Lets the caller type into the serial console (handover console). */
   interactiveConsole?: boolean;
+  /** More QEMU arguments (bench/ tries machine types and TCG options with it). */
+  extraQemuArgs?: readonly string[];
 }
 
 /** A booted guest we can talk to: the VM, an SSH session, and the files of the run. */
@@ -38,9 +40,16 @@ export interface Machine extends AsyncDisposable {
   rootfs: Rootfs;
   /** The combined initrd (base image + this run's keys): also what a kexec'd kernel gets. */
   initrd: string;
+  /**
+   * The images the cold boot's rootfs already holds (guest paths), for the first kexec: the
+   * machine's own bzImage and `initrd`. A kexec'd kernel boots the lean initrd, so only boot 1 has them.
+   */
+  preloaded: { boot: number; bzImage: string; initrd: string };
   dir: string;
   /** Milliseconds: QEMU start → sshd up on the console → first SSH session. */
   timings: { rootfsMs: number; bootMs: number; sshMs: number };
+  /** When the first SSH session was ready, on the console's clock (ms since QEMU was spawned). */
+  sshReadyAtMs: number;
   stop(): Promise<void>;
 }
 
@@ -60,19 +69,22 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
   const rootfs = await buildRootfs({ uapiInclude: opts.kernel.artifacts.headers });
   const keys = generateRunKeys();
   const initrd = await writeInitrd(join(dir, 'initrd'), rootfs.basePath, keys);
+  const bootInitrd = await writeBootInitrd(join(dir, 'boot-initrd'), initrd, opts.kernel.artifacts.bzImage);
 
   progress?.phase('boot');
   const started = performance.now();
   const vm = await bootVm({
     kernel: opts.kernel.artifacts.bzImage,
-    initrd,
+    initrd: bootInitrd,
     extraAppend: [HANDOVER_APPEND, opts.append ?? ''].join(' ').trim(),
     accel: opts.accel ?? 'auto',
     logDir: dir,
     serial: opts.interactiveConsole === true ? 'socket' : 'file',
     ...(opts.memoryMiB === undefined ? {} : { memoryMiB: opts.memoryMiB }),
     ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
-  });
+    ...(opts.extraQemuArgs === undefined ? {} : { extraQemuArgs: opts.extraQemuArgs }),
+  }).finally(() => rm(bootInitrd, { force: true }));
+  // QEMU read -initrd into guest memory before it answered QMP: the copy with the keys can go.
   const stop = async (keepFiles = false) => {
     await guest?.close().catch(() => {});
     await vm.stop();
@@ -97,6 +109,7 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     const sshMs = performance.now() - started;
+    const sshReadyAtMs = vm.console.elapsedMs();
     progress?.end();
     const connected = guest;
     connected.timeScale = scale;
@@ -107,8 +120,10 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
       keys,
       rootfs,
       initrd,
+      preloaded: { boot: 1, bzImage: `${PRELOADED_KEXEC_DIR}/bzImage`, initrd: `${PRELOADED_KEXEC_DIR}/initrd` },
       dir,
       timings: { rootfsMs: rootfs.durationMs, bootMs, sshMs },
+      sshReadyAtMs,
       stop: () => stop(),
       [Symbol.asyncDispose]: () => stop(),
     };

@@ -7,6 +7,7 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import { COMPARISON_CLASSES } from './baseline.ts';
 import { decodedLines } from './decoded-stack.ts';
 import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
+import { bootSpans } from './boot-timeline.ts';
 import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
 
 /** What the report links and quotes for a scenario, found on disk by collectArtifacts. */
@@ -161,11 +162,37 @@ function comparisonSection(run: RunResult): string {
 <table class="list"><thead><tr><th>scenario</th><th>before</th><th>now</th><th>change</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
-/** The phases of a scenario, with its kernel build in front when the result names it. */
+/**
+ * The phases of a scenario on its own clock, without the kernel build: that happens once before
+ * the scenarios (and a first run's takes minutes), so it is shown apart, never on a row's scale.
+ */
 export function phasesOf(r: ScenarioResult): TimelinePhase[] {
-  const phases = r.timeline ?? scenarioTimeline({ steps: r.steps });
-  if (r.kernelBuildMs === undefined || r.kernelBuildMs <= 0 || phases.some((p) => p.kind === 'build')) return phases;
-  return [{ kind: 'build', label: 'kernel build', startMs: -Math.round(r.kernelBuildMs), durationMs: Math.round(r.kernelBuildMs) }, ...phases];
+  return (r.timeline ?? scenarioTimeline({ steps: r.steps })).filter((p) => p.kind !== 'build');
+}
+
+/** The kernel builds of the run, once each (the scenarios sharing a kernel share its build). */
+function buildNote(run: RunResult): string {
+  const builds = new Map<string, number>();
+  for (const r of run.scenarios) {
+    const ms = r.kernelBuildMs ?? r.timeline?.find((p) => p.kind === 'build')?.durationMs;
+    if (ms !== undefined && ms > 0) builds.set(seconds(ms), ms);
+  }
+  if (builds.size === 0) return '';
+  const longest = Math.max(...builds.values());
+  return `<p class="build-once"><span class="swatch build"></span>kernel build, once before the scenarios: ${esc(seconds(longest))}${longest < 5000 ? ' (cache hit)' : ''}</p>`;
+}
+
+/** Each boot's milestones on the host clock, and the time between them. */
+function bootTimelineTable(r: ScenarioResult): string {
+  const boots = r.bootTimeline?.boots ?? [];
+  if (boots.length === 0) return '';
+  const rows = boots.flatMap((b) => {
+    const first = b.marks[0]?.atMs ?? 0;
+    return bootSpans(b).map(
+      (sp, i) => `<tr>${i === 0 ? `<td rowspan="${b.marks.length - 1}">boot ${b.boot} (${b.via})</td>` : ''}<td>${esc(sp.from)} → ${esc(sp.to)}</td><td class="num">${esc(seconds(sp.ms))}</td><td class="num">${esc(seconds((b.marks.find((m) => m.event === sp.to)?.atMs ?? first) - first))}</td></tr>`,
+    );
+  });
+  return `<table class="list boots"><thead><tr><th>boot</th><th>from → to</th><th>took</th><th>since start</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function timelineSection(run: RunResult): string {
@@ -192,8 +219,9 @@ function timelineSection(run: RunResult): string {
       return `<tr data-scenario="${esc(r.name)}"><td>${scenarioBadge(r)}</td><td><a href="#s-${esc(slug(r.name))}">${esc(r.name)}</a>${passRateChip(r)}${attemptsNote(r)}</td><td class="num">${esc(seconds(r.durationMs))}</td><td class="num">${esc(blackout)}</td><td class="tl"><div class="track">${bars}${total}</div></td></tr>`;
     })
     .join('\n');
-  const legend = (Object.keys(PHASES) as PhaseKind[]).map((k) => `<span class="key"><span class="swatch ${k}"></span>${esc(PHASES[k].name)}</span>`).join(' ');
+  const legend = (Object.keys(PHASES) as PhaseKind[]).filter((k) => k !== 'build').map((k) => `<span class="key"><span class="swatch ${k}"></span>${esc(PHASES[k].name)}</span>`).join(' ');
   return `<section id="timeline"><h2>Scenarios</h2>
+${buildNote(run)}
 <p class="legend">${legend} <span class="hint">one scale for every row: ${esc(seconds(scale))} across; hover a bar for its phase</span></p>
 <table class="list timeline"><thead><tr><th></th><th>scenario</th><th>time</th><th>blackout</th><th>timeline</th></tr></thead><tbody>
 ${body}
@@ -226,6 +254,7 @@ function scenariosSection(run: RunResult, opts: HtmlOptions): string {
     return `<details class="scenario" id="s-${esc(slug(r.name))}"${r.status === 'failed' || r.status === 'error' ? ' open' : ''}>
 <summary>${scenarioBadge(r)} <b>${esc(r.name)}</b>${passRateChip(r)} — ${esc(r.description)} <span class="dim">(${esc(seconds(r.durationMs))}, <code>${esc(r.file)}</code>)</span></summary>
 ${r.status === 'skipped' && r.message !== undefined ? `<p>skipped: ${esc(r.message)}</p>` : ''}
+${bootTimelineTable(r)}
 <table class="list steps"><thead><tr><th>#</th><th></th><th>step</th><th>line</th><th>at</th><th>took</th><th>note</th></tr></thead><tbody>${steps}</tbody></table>
 ${figures.length === 0 ? '' : `<p>figures: ${figures.map(([k, v]) => `<code>${esc(k)}</code> ${esc(String(v))}`).join(', ')}</p>`}
 ${attemptsList(r)}

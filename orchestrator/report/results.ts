@@ -2,6 +2,7 @@ import type { Outcome } from '../errors.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from '../scenario/contract.ts';
+import type { BootTimelines } from './boot-timeline.ts';
 import type { TimelinePhase } from './timeline.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
@@ -44,6 +45,8 @@ export interface ScenarioResult {
   steps: StepResult[];
   /** Phases on the scenario's clock: boot → SSH ready, preserve, kexec and its blackouts, verify… */
   timeline?: TimelinePhase[];
+  /** Each boot's milestones on the host clock: QEMU start or kexec trigger → … → SSH ready. */
+  bootTimeline?: BootTimelines;
   /** Per boot: its console log (artifact). */
   consoles: string[];
   /** Per boot: the kernel release it ran (`uname -r`); differs after a kexec into another kernel. */

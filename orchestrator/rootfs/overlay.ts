@@ -30,3 +30,24 @@ export async function writeInitrd(outPath: string, basePath: string, keys: RunKe
   await writeFile(outPath, Buffer.concat([base, await buildOverlay(keys)]), { mode: 0o600 });
   return outPath;
 }
+
+/** Where the cold boot's initramfs holds the images of the first kexec (see `writeBootInitrd`). */
+export const PRELOADED_KEXEC_DIR = '/kexec';
+
+/**
+ * The cold boot's initrd: the run's initrd (what every kexec'd kernel gets) followed by one more
+ * uncompressed cpio holding that initrd and the bzImage under PRELOADED_KEXEC_DIR, so the first
+ * `kexec -s -l` reads them from the guest's rootfs instead of an SFTP upload of every byte over
+ * slirp. Unpacking an uncompressed cpio is a copy; the kexec'd kernel gets the lean initrd.
+ */
+export async function writeBootInitrd(outPath: string, runInitrd: string, bzImage: string): Promise<string> {
+  const initrd = await readFile(runInitrd);
+  if (initrd.length % 4 !== 0) throw new Error(`${runInitrd}: initrd is not 4-byte padded`);
+  const dir = PRELOADED_KEXEC_DIR.slice(1);
+  const tree = new ImageTree()
+    .dir(dir, 0o700)
+    .file(`${dir}/bzImage`, { data: await readFile(bzImage) }, 0o600)
+    .file(`${dir}/initrd`, { data: initrd }, 0o600);
+  await writeFile(outPath, Buffer.concat([initrd, await writeNewc(tree.entries())]), { mode: 0o600 });
+  return outPath;
+}

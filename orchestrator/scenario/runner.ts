@@ -15,6 +15,7 @@ import { compareRuns, type Baseline } from '../report/baseline.ts';
 import { contractResults, stepPromises } from './contract.ts';
 import { kernelSummary, summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
 import { buildRootfs } from '../rootfs/build.ts';
+import { bootTimelines, type HostEvents } from '../report/boot-timeline.ts';
 import { scenarioTimeline } from '../report/timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
@@ -368,8 +369,10 @@ async function runOne(
     blackoutsMs: [],
     durationMs: performance.now() - started,
     timeline: scenarioTimeline({ steps, ...(boot.endMs === 0 ? {} : { boot }) }),
+    ...(m === undefined ? {} : { bootTimeline: bootTimelines(m.vm.console.lines(), hostEvents(m, steps), consoleOffset) }),
     ...r,
   });
+  let consoleOffset = 0;
 
   let machine: Machine;
   try {
@@ -396,6 +399,7 @@ async function runOne(
     return { result: finish({ status, outcome: err.outcome, message: err.message, evidence: [...err.evidence] }) };
   }
   boot.endMs = performance.now() - started;
+  consoleOffset = boot.endMs - machine.vm.console.elapsedMs();
   const accel = { accel: machine.vm.accel.accel, reason: machine.vm.accel.reason };
   base.bootMs = Math.round(machine.timings.bootMs);
   const ctx: StepContext = {
@@ -537,4 +541,17 @@ async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise
 async function qemuVersion(): Promise<string> {
   const r = await execa('qemu-system-x86_64', ['--version'], { reject: false, stdin: 'ignore' });
   return String(r.stdout).split('\n')[0] ?? 'unknown';
+}
+
+/** The host's side of the boot timeline: SSH ready on boot 1, and each kexec step's trigger and SSH ready. */
+function hostEvents(m: Machine, steps: readonly StepResult[]): HostEvents {
+  const kexecs = steps.flatMap((st) =>
+    st.kind === 'kexec' && Array.isArray(st.data)
+      ? (st.data as unknown[]).flatMap((d) => {
+          const { boot, triggerAtMs, sshReadyAtMs } = (d ?? {}) as Record<string, unknown>;
+          return typeof boot === 'number' && typeof triggerAtMs === 'number' && typeof sshReadyAtMs === 'number' ? [{ boot, triggerAtMs, sshReadyAtMs }] : [];
+        })
+      : [],
+  );
+  return { sshReadyAtMs: m.sshReadyAtMs, kexecs };
 }

@@ -1,6 +1,7 @@
 import type { BulkSpec, MemInfo } from '../guest/agent-protocol.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import type { KhoCapabilities } from '../kho/caps.ts';
+import type { KhoDump } from '../kho/debugfs.ts';
 import type { Machine } from '../machine/start.ts';
 import type { AgentPort, AgentReply } from './agent-port.ts';
 import type { Scenario } from './load.ts';
@@ -43,6 +44,11 @@ export interface StepContext {
   figures: Record<string, number>;
   /** Boot numbers whose debugfs was already saved as an artifact. */
   dumpedBoots: Set<number>;
+  /**
+   * The KHO debugfs tree the previous step read, while nothing can have changed it: consecutive
+   * debugfs steps of one boot read it once. Any other step or agent request forgets it.
+   */
+  lastDump?: { boot: number; dump: KhoDump };
   /** Kernel B of a handover between two kernels: every kexec goes into it. */
   kexecTarget?: KernelBuild;
   /** `uname -r` of each boot (index 0 = boot 1), so results attribute each boot to its kernel. */

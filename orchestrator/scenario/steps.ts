@@ -20,6 +20,7 @@ import { describeReply, StepFailure, type StepContext } from './step-context.ts'
 
 /** Runs one step; returns what it observed. A failed check throws StepFailure. */
 export async function runStep(ctx: StepContext, step: Step & { line: number }): Promise<unknown> {
+  if (step.kind !== 'debugfs') delete ctx.lastDump;
   switch (step.kind) {
     case 'exec':
       return execStep(ctx, step);
@@ -104,6 +105,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
  * never be satisfied by the device's absence (open_liveupdate is the step that checks that).
  */
 async function call(ctx: StepContext, req: { op: string; [k: string]: unknown }): Promise<AgentReply> {
+  delete ctx.lastDump;
   if (!ctx.agentUp) {
     const started = await ctx.agent.start();
     if (!started.ok) {
@@ -233,9 +235,10 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
   const results = [];
   for (let i = 0; i < step.kexec.count; i++) {
     const syscall = ctx.overrides.kexecSyscall ?? step.kexec.syscall ?? ctx.kexecLoaded ?? 'file';
-    if (ctx.kexecLoaded !== syscall) await loadKexec(ctx.machine, { ...targetImage(ctx), syscall });
+    let loadMs = 0;
+    if (ctx.kexecLoaded !== syscall) loadMs += (await loadKexec(ctx.machine, { ...targetImage(ctx), syscall })).loadMs;
     if (ctx.overrides.kexecAppend !== undefined) {
-      await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend });
+      loadMs += (await loadKexec(ctx.machine, { ...targetImage(ctx), syscall, append: ctx.overrides.kexecAppend })).loadMs;
     }
     const expectRelease = (ctx.kexecTarget ?? ctx.machine.kernel).metadata.release;
     const luoBefore = ctx.agentUp || (await luoDeviceNow(ctx));
@@ -248,7 +251,17 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
     ctx.agentUp = false;
     ctx.blackoutsMs.push(Math.round(r.blackoutMs));
     const proof = handoverProof(ctx, r.boot, step.kexec.handover, luoBefore);
-    results.push({ boot: r.boot, release: r.release, blackoutMs: Math.round(r.blackoutMs), sshReadyMs: Math.round(r.sshReadyMs), syscall, ...proof });
+    results.push({
+      boot: r.boot,
+      release: r.release,
+      loadMs: Math.round(loadMs),
+      blackoutMs: Math.round(r.blackoutMs),
+      sshReadyMs: Math.round(r.sshReadyMs),
+      triggerAtMs: Math.round(r.triggerAtMs),
+      sshReadyAtMs: Math.round(r.sshReadyAtMs),
+      syscall,
+      ...proof,
+    });
   }
   return results;
 }
@@ -412,7 +425,9 @@ async function bulkRetrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'b
 }
 
 async function debugfsStep(ctx: StepContext, step: Extract<Step, { kind: 'debugfs' }>): Promise<unknown> {
-  const dump = await dumpKhoDebugfs(ctx.machine.guest);
+  const boot = ctx.machine.vm.boots;
+  const dump = ctx.lastDump?.boot === boot ? ctx.lastDump.dump : await dumpKhoDebugfs(ctx.machine.guest);
+  ctx.lastDump = { boot, dump };
   await keepDump(ctx, dump);
   // /init's own report of a failed debugfs mount, if any: the cause behind "not mounted".
   const vm = ctx.machine.vm;

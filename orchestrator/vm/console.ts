@@ -178,6 +178,11 @@ export class ConsoleWatcher {
   }
 
   /** Path of boot `n`'s console slice. */
+  /** Now on this watcher's clock (the clock of every line's `atMs`), for host events next to lines. */
+  elapsedMs(): number {
+    return this.#now();
+  }
+
   bootLog(n: number): string {
     return join(this.#opts.logDir, `console.boot-${n}.log`);
   }

@@ -42,6 +42,9 @@ export function qemuArgs(i: QemuArgsInput): string[] {
   return [
     '-name', i.name,
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    // q35, not the default i440fx pc: under TCG its kernel boot measured ~25 % faster cold and the
+    // kexec'd kernel's ~45 % faster (blackout 2.7-3.0 s vs 4.0-4.3 s, alternating; README).
+    '-machine', 'q35',
     ...i.accelArgs,
     '-m', `${i.memoryMiB}M`,
     '-smp', String(i.cpus),

@@ -6,6 +6,7 @@ import ssh2, { type Connection, type ServerChannel } from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Guest } from '../../orchestrator/guest/guest.ts';
 import { generateRunKeys } from '../../orchestrator/guest/keys.ts';
+import { ChannelGone, LineChannel } from '../../orchestrator/guest/line-channel.ts';
 import { rejection } from '../helpers/rejection.ts';
 
 const { Server } = ssh2;
@@ -119,5 +120,66 @@ describe('Guest.execDetached', () => {
       setTimeout(() => sock.destroy(), 20);
     });
     await g.execDetached(['kexec', '-e']);
+  });
+
+  it('a guest that goes silent without a close is done as soon as `until` (the new banner) says so', async () => {
+    // kexec under slirp: no exit status, no close, no FIN; only the console shows the new kernel.
+    const g = await guestFor(() => {});
+    const t0 = performance.now();
+    await g.execDetached(['kexec', '-e'], { until: new Promise((resolve) => setTimeout(resolve, 100)) });
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+});
+
+describe('LineChannel (the agent’s ctl --stream)', () => {
+  /** Answers each request line with {"ok":true,"n":<line number>}, like the daemon; `stopAfter` lines then exits as ctl does when the daemon goes. */
+  const daemonLike = (execs: string[], stopAfter = Infinity): Shape => (stream) => {
+    execs.push('exec');
+    let n = 0;
+    let buf = '';
+    stream.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const _ of lines) {
+        n += 1;
+        stream.write(`{"ok":true,"n":${n}}\n`);
+        if (n === stopAfter) {
+          stream.write('{"ok":false,"op":"ctl","errno":"EPIPE","errnoValue":32,"call":"read","message":"the agent closed the connection"}\n');
+          stream.exit(2);
+          stream.end();
+          return;
+        }
+      }
+    });
+  };
+
+  it('carries every exchange on one exec, replies in order', async () => {
+    const execs: string[] = [];
+    const g = await guestFor(daemonLike(execs));
+    const ch = new LineChannel(await g.openChannel(['handover-agent', 'ctl', '--stream']));
+    expect((await ch.exchange(['{"op":"status"}'], 5000)).replies).toEqual(['{"ok":true,"n":1}']);
+    expect((await ch.exchange(['{"op":"a"}', '{"op":"b"}', '{"op":"c"}'], 5000)).replies).toEqual(['{"ok":true,"n":2}', '{"ok":true,"n":3}', '{"ok":true,"n":4}']);
+    expect(execs).toHaveLength(1);
+    expect(ch.open).toBe(true);
+  });
+
+  it('a channel that ends before every reply came fails the exchange with what did come', async () => {
+    const g = await guestFor(daemonLike([], 2));
+    const ch = new LineChannel(await g.openChannel(['handover-agent', 'ctl', '--stream']));
+    const err = await rejection(ch.exchange(['{"op":"a"}', '{"op":"b"}', '{"op":"c"}', '{"op":"d"}'], 5000));
+    expect(err).toBeInstanceOf(ChannelGone);
+    expect(err.outcome).toBe('step-failed');
+    expect((err as ChannelGone).lines.at(-1)).toContain('"op":"ctl"');
+    expect(ch.open).toBe(false);
+    await expect(ch.exchange(['{"op":"e"}'], 5000)).rejects.toBeInstanceOf(ChannelGone);
+  });
+
+  it('a silent channel times out, and is not reused', async () => {
+    const g = await guestFor(() => {});
+    const ch = new LineChannel(await g.openChannel(['handover-agent', 'ctl', '--stream']));
+    const err = await rejection(ch.exchange(['{"op":"status"}'], 200));
+    expect(err.message).toMatch(/1 of 1 replies missing after 200 ms/);
+    expect(ch.open).toBe(false);
   });
 });

@@ -70,14 +70,15 @@ describe('HTML report', () => {
     expect(last('tampered-memfd').left + last('tampered-memfd').width).toBeLessThan(70);
   });
 
-  it('puts the kernel build in front of the timeline when the result names it', () => {
+  it('shows the kernel build once, apart, never on a scenario’s row or the common scale', () => {
     const run = load();
     const first = run.scenarios[0];
     if (first === undefined) throw new Error('fixture has no scenario');
-    first.kernelBuildMs = 1000;
-    const segs = segments(toHtml(run), 'memfd-round-trip');
-    expect(segs[0]).toMatchObject({ phase: 'build', left: 0 });
-    expect(segs[1]?.phase).toBe('boot');
+    const before = segments(toHtml(run), 'memfd-round-trip');
+    first.kernelBuildMs = 663_000;
+    const html = toHtml(run);
+    expect(segments(html, 'memfd-round-trip')).toEqual(before);
+    expect(/<p class="build-once">[^]*?<\/p>/.exec(html)?.[0]).toContain('kernel build, once before the scenarios: 663');
   });
 
   it('shows the failure with its message, evidence, console excerpt and relative artifact links', () => {
