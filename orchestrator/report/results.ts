@@ -73,6 +73,8 @@ export interface ScenarioResult {
   repeats?: Repeat[];
   /** With `--repeat N` (N > 1): how many of the repeats passed. */
   passRate?: { passed: number; runs: number };
+  /** Skipped without a machine: the suite as a whole leaves it to its own run (it needs another kernel profile). */
+  deferred?: boolean;
 }
 
 /** A crash report (its title and boot) with its frames decoded, or the reason they are not. */

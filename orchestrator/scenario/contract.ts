@@ -109,10 +109,15 @@ interface StepLike {
   promises?: readonly string[];
 }
 
-/** The contract as one run saw it: every promise, in table order. */
-export function contractResults(scenarios: readonly { name: string; steps: readonly StepLike[] }[]): ContractEntry[] {
+/**
+ * The contract as one run saw it: every promise, in table order. A deferred scenario (one the
+ * suite as a whole leaves to its own run, RunOptions.deferProfiles) was not part of the run: its
+ * steps count neither way.
+ */
+export function contractResults(scenarios: readonly { name: string; steps: readonly StepLike[]; deferred?: boolean }[]): ContractEntry[] {
+  const ran = scenarios.filter((sc) => sc.deferred !== true);
   return PROMISES.map((p) => {
-    const checks = scenarios.flatMap((sc) =>
+    const checks = ran.flatMap((sc) =>
       sc.steps
         .filter((st) => st.promises?.includes(p.id) === true)
         .map((st) => ({ scenario: sc.name, step: st.index + 1, line: st.line, name: st.name, status: st.status })),

@@ -160,7 +160,7 @@ async function runPool(
         const deferred = opts.deferProfiles === true ? deferredReason(scenario, opts.kernel?.profiles ?? []) : undefined;
         const result =
           kernel === undefined || deferred !== undefined
-            ? { result: deferredResult(scenario, dir, deferred ?? 'not run: the run stopped before its kernel was built') }
+            ? { result: unrunResult(scenario, dir, deferred ?? 'not run: the run stopped before its kernel was built', deferred !== undefined) }
             : await runWithRetries(scenario, kernel, opts, repeat === 1 ? reporters : repeatReporters(reporters, scenario.name, label), dir);
         accels[i] = result.accel;
         for (const r of reporters) r.scenarioEnd?.(repeat === 1 ? result.result : { ...result.result, name: label });
@@ -222,14 +222,15 @@ function unrunSteps(scenario: Scenario): StepResult[] {
   }));
 }
 
-/** A scenario that did not run (deferred): skipped, every step skipped with the same reason. */
-function deferredResult(scenario: Scenario, dir: string, message: string): ScenarioResult {
+/** A scenario that did not run (deferred, or stopped first): skipped, every step skipped with the same reason. */
+function unrunResult(scenario: Scenario, dir: string, message: string, deferred: boolean): ScenarioResult {
   return {
     name: scenario.name,
     file: scenario.file,
     description: scenario.description,
     status: 'skipped',
     message,
+    ...(deferred ? { deferred: true } : {}),
     durationMs: 0,
     steps: unrunSteps(scenario).map((st) => ({ ...st, message })),
     consoles: [],
