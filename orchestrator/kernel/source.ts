@@ -111,7 +111,8 @@ async function gitSource(spec: Extract<KernelSpec, { kind: 'git' }>): Promise<So
     await git(['--git-dir', bare, 'worktree', 'add', '-q', '--detach', worktree, commit], 'create the worktree');
   } else {
     // Checking out in place touches only the files that differ, so the next build is incremental.
-    await git(['checkout', '-q', '--detach', '--force', commit], `check out ${commit}`, worktree);
+    // trustctime off: the build tree's hard links move every file's ctime (see series/scratch.ts).
+    await git(['-c', 'core.trustctime=false', 'checkout', '-q', '--detach', '--force', commit], `check out ${commit}`, worktree);
   }
   return {
     spec,

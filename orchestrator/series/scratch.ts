@@ -123,7 +123,9 @@ export async function makeThrowawayRepo(src: string, dir: string, message: strin
  */
 export async function resetTo(dir: string, commit: string): Promise<void> {
   if (await exists(join(dir, '.git', 'rebase-apply'))) await gitTry(['am', '--abort'], { cwd: dir });
-  await git(['checkout', '-q', '--detach', '--force', commit], { cwd: dir, what: `check out ${commit.slice(0, 12)}` });
+  // trustctime off: the build tree's hard links change every file's ctime, and a forced checkout
+  // would rewrite each file whose ctime moved, making the next build a full one.
+  await git(['-c', 'core.trustctime=false', 'checkout', '-q', '--detach', '--force', commit], { cwd: dir, what: `check out ${commit.slice(0, 12)}` });
   await git(['clean', '-q', '-f', '-d', '-x'], { cwd: dir, what: 'clean the scratch tree' });
 }
 
