@@ -5,7 +5,7 @@
 // bisect checkout, a user's clone) from what the first build of that content compiled.
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { copyFile, link, lstat, mkdir, readlink, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { cacheDir } from '../paths.ts';
@@ -70,6 +70,11 @@ async function listTree(dir: string): Promise<Map<string, Entry>> {
   return out;
 }
 
+/** The copy's entry is the source's: same kind and, but for a directory, the same stamp. */
+function same(want: Entry | undefined, have: Entry | undefined): boolean {
+  return want !== undefined && have !== undefined && want.type === have.type && (want.type === 'd' || want.stamp === have.stamp);
+}
+
 async function syncTree(from: string, to: string): Promise<{ linked: number; removed: number }> {
   const fresh = !(await stat(to).then(() => true, () => false));
   if (fresh) {
@@ -78,7 +83,7 @@ async function syncTree(from: string, to: string): Promise<{ linked: number; rem
     await rm(`${to}.partial`, { recursive: true, force: true });
     const r = await execa('cp', ['-al', from, `${to}.partial`], { reject: false, stdin: 'ignore' });
     if (r.exitCode === 0) {
-      await execa('mv', ['-T', `${to}.partial`, to]);
+      await rename(`${to}.partial`, to);
       return { linked: -1, removed: 0 };
     }
     // Another file system: fall through and copy file by file.
@@ -88,8 +93,7 @@ async function syncTree(from: string, to: string): Promise<{ linked: number; rem
   const [want, have] = await Promise.all([listTree(from), listTree(to)]);
   let removed = 0;
   for (const [path, e] of have) {
-    const w = want.get(path);
-    if (w !== undefined && w.type === e.type && (e.type === 'd' || w.stamp === e.stamp)) continue;
+    if (same(want.get(path), e)) continue;
     await rm(join(to, path), { recursive: true, force: true });
     removed++;
   }
@@ -97,8 +101,7 @@ async function syncTree(from: string, to: string): Promise<{ linked: number; rem
   // Sorted, so a directory comes before what it holds.
   for (const path of [...want.keys()].sort()) {
     const w = want.get(path);
-    const h = have.get(path);
-    if (w === undefined || (h !== undefined && h.type === w.type && (w.type === 'd' || h.stamp === w.stamp))) continue;
+    if (w === undefined || same(w, have.get(path))) continue;
     const src = join(from, path);
     const dst = join(to, path);
     if (w.type === 'd') await mkdir(dst, { recursive: true });

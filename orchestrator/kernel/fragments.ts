@@ -37,13 +37,17 @@ export const PROFILES: Record<string, string> = { debug: 'debug.config', kasan: 
  */
 export const PROFILE_TIME_SCALE: Readonly<Record<string, number>> = { debug: 2, kasan: 4 };
 
+/** The profiles a kernel was built with, from its fragment files (metadata.config.fragments). */
+export function profilesOf(fragments: readonly string[]): string[] {
+  const files = new Set(fragments.map((f) => basename(f)));
+  return Object.entries(PROFILES)
+    .filter(([, file]) => files.has(file))
+    .map(([name]) => name);
+}
+
 /** The time scale of a kernel built with these fragment files: its profiles' factors multiplied (kasan+debug is slower than either). */
 export function timeScaleOf(fragments: readonly string[]): number {
-  const files = new Set(fragments.map((f) => basename(f)));
-  const scales = Object.entries(PROFILES)
-    .filter(([, file]) => files.has(file))
-    .map(([name]) => PROFILE_TIME_SCALE[name] ?? 1);
-  return scales.reduce((a, b) => a * b, 1);
+  return profilesOf(fragments).reduce((a, name) => a * (PROFILE_TIME_SCALE[name] ?? 1), 1);
 }
 
 const ITEM = /^CONFIG_([A-Za-z0-9_]+)=(.*)$/;

@@ -1,10 +1,9 @@
 import { mkdtemp, readFile, rm, unlink, writeFile, readdir, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel, type KernelBuild } from '../../orchestrator/kernel/build.ts';
-import { buildTreeRoot } from '../../orchestrator/kernel/build-tree.ts';
 import { HandoverError } from '../../orchestrator/errors.ts';
 import { cacheDir } from '../../orchestrator/paths.ts';
 import { createProgress } from '../../orchestrator/report/progress.ts';
@@ -130,7 +129,8 @@ describe('a local tree', () => {
     } finally {
       const built = await buildKernel({ kernel: copy }).catch(() => undefined);
       if (built !== undefined) await rm(built.dir, { recursive: true, force: true });
-      await rm(await buildTreeRoot(`x86_64|local:${copy}`), { recursive: true, force: true });
+      // The copy's build tree (its hard links and output dir): <root>/src, as metadata names it.
+      if (built?.metadata.tree !== undefined) await rm(dirname(built.metadata.tree.dir), { recursive: true, force: true });
       await rm(copy, { recursive: true, force: true });
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,9 +1,9 @@
 // Vitest global setup: at the end of a test run, which kernels the run compiled, how long each
 // took and how much of it ccache served; every other kernel the tests used was a cache hit.
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { KernelMetadata } from '../../orchestrator/kernel/build.ts';
-import { PROFILES } from '../../orchestrator/kernel/fragments.ts';
+import { profilesOf } from '../../orchestrator/kernel/fragments.ts';
 import { cacheRoot } from '../../orchestrator/paths.ts';
 
 export default function setup(): () => Promise<void> {
@@ -21,8 +21,7 @@ export default function setup(): () => Promise<void> {
     }
     const lines = built.map((m) => {
       const cc = m.ccache !== undefined ? `ccache ${m.ccache.hits}/${m.ccache.compilations}` : m.toolchain.ccache ? 'ccache (no stats recorded)' : 'no ccache';
-      const files = new Set(m.config.fragments.map((f) => basename(f)));
-      const profiles = Object.entries(PROFILES).filter(([, file]) => files.has(file)).map(([name]) => name).join('+');
+      const profiles = profilesOf(m.config.fragments).join('+');
       return `  ${m.release} ${m.source.spec}${profiles === '' ? '' : ` [${profiles}]`}: ${Math.round(m.timings.totalSeconds)} s, ${cc}`;
     });
     process.stdout.write(`\nkernel builds in this run (${built.length}; any other kernel was a cache hit):\n${lines.join('\n')}\n`);
