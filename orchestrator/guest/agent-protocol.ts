@@ -255,6 +255,8 @@ export interface MemInfo {
   memFree: number;
   memAvailable: number;
   shmem: number;
+  /** ShmemHugePages: Shmem in PMD-sized folios; absent without CONFIG_TRANSPARENT_HUGEPAGE. */
+  shmemHuge?: number;
 }
 
 export interface BulkDone {

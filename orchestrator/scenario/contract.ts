@@ -22,6 +22,7 @@ export const PROMISES = [
   { id: 'memfd.contents', promise: 'contents survive byte for byte, at any size (one byte, not a page multiple, MiBs, large folios)', source: 'memfd_luo.c:87-229' },
   { id: 'memfd.size', promise: 'i_size survives exactly', source: 'memfd_luo.c:33-56' },
   { id: 'memfd.holes', promise: 'holes (at the start, middle, end) come back as zeros', source: 'memfd_luo.c:121-131, 179-195' },
+  { id: 'memfd.large-folios', promise: 'shmem THP folios keep their order: a memfd in large folios comes back in large folios', source: 'memfd_luo.c:87-229 (order kept), 438-481; shmem.c:881-886' },
   { id: 'memfd.pos', promise: 'the file position (f_pos at reboot) survives', source: 'memfd_luo.c:324-340' },
   { id: 'memfd.seals', promise: 'every seal (seal, shrink, grow, write, future-write, exec), alone or combined, is re-applied', source: 'memfd_luo.c:282-286, 529-533; abi/memfd.h:136-141' },
   { id: 'memfd.seal-exec', promise: 'F_SEAL_EXEC on the restored 0777 inode widens to the write seals (the quirk, recorded as it is)', source: 'mm/memfd.c:290-292' },

@@ -13,6 +13,7 @@ export interface MemoryBounds {
   reserved_min?: number;
   shmem_max_growth?: number;
   memfree_max_loss?: number;
+  shmem_huge_min?: number;
 }
 
 /** The differences a memory step reports (bytes; positive = more than at the mark). */
@@ -21,10 +22,13 @@ export interface MemoryDelta {
   reserved: number;
   shmem: number;
   memFree: number;
+  /** ShmemHugePages gained; absent when either measure has none (a kernel without THP). */
+  shmemHuge?: number;
 }
 
 export function memoryDelta(mark: MemInfo, now: MemInfo): MemoryDelta {
-  return { reserved: mark.memTotal - now.memTotal, shmem: now.shmem - mark.shmem, memFree: now.memFree - mark.memFree };
+  const d = { reserved: mark.memTotal - now.memTotal, shmem: now.shmem - mark.shmem, memFree: now.memFree - mark.memFree };
+  return mark.shmemHuge === undefined || now.shmemHuge === undefined ? d : { ...d, shmemHuge: now.shmemHuge - mark.shmemHuge };
 }
 
 const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -44,6 +48,12 @@ export function memoryProblems(markName: string, d: MemoryDelta, b: MemoryBounds
   }
   if (b.memfree_max_loss !== undefined && -d.memFree > b.memfree_max_loss) {
     out.push(`MemFree is ${mib(-d.memFree)} below '${markName}', at most ${mib(b.memfree_max_loss)} allowed: memory did not come back`);
+  }
+  if (b.shmem_huge_min !== undefined) {
+    if (d.shmemHuge === undefined) out.push(`/proc/meminfo has no ShmemHugePages (a kernel without CONFIG_TRANSPARENT_HUGEPAGE): no large folio to see`);
+    else if (d.shmemHuge < b.shmem_huge_min) {
+      out.push(`ShmemHugePages is ${mib(d.shmemHuge)} above '${markName}', at least ${mib(b.shmem_huge_min)} expected: the memfd pages are not in large (PMD-sized) folios in this kernel's page cache`);
+    }
   }
   return out;
 }

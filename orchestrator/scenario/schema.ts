@@ -194,10 +194,13 @@ export const STEP_SCHEMAS = {
             reserved_min: size.optional().describe('KHO must hold at least this much more than at the mark (the measure sees what is preserved)'),
             shmem_max_growth: size.optional().describe('Shmem (memfd pages) may be at most this much above the mark'),
             memfree_max_loss: size.optional().describe('MemFree may be at most this much below the mark'),
+            shmem_huge_min: size.optional().describe('ShmemHugePages (Shmem in PMD-sized folios, shmem THP) must be at least this much above the mark'),
           })
           // A comparison without a bound would pass without looking at anything.
-          .refine((m) => Object.keys(m).length > 1, 'give at least one of reserved_max, reserved_min, shmem_max_growth, memfree_max_loss')
-          .meta({ anyOf: [{ required: ['reserved_max'] }, { required: ['reserved_min'] }, { required: ['shmem_max_growth'] }, { required: ['memfree_max_loss'] }] }),
+          .refine((m) => Object.keys(m).length > 1, 'give at least one of reserved_max, reserved_min, shmem_max_growth, memfree_max_loss, shmem_huge_min')
+          .meta({
+            anyOf: [{ required: ['reserved_max'] }, { required: ['reserved_min'] }, { required: ['shmem_max_growth'] }, { required: ['memfree_max_loss'] }, { required: ['shmem_huge_min'] }],
+          }),
       ]),
     "the guest's memory accounting (/proc/meminfo after dropping caches): record it under a name, or compare it with an earlier record",
   ),

@@ -382,7 +382,13 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
 /** memory: /proc/meminfo after dropping caches, recorded under a name or judged against one. */
 async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory' }>): Promise<unknown> {
   const r = expectOk(step, await call(ctx, { op: 'meminfo', dropCaches: true }));
-  const now = { memTotal: Number(r.memTotal), memFree: Number(r.memFree), memAvailable: Number(r.memAvailable), shmem: Number(r.shmem) };
+  const now = {
+    memTotal: Number(r.memTotal),
+    memFree: Number(r.memFree),
+    memAvailable: Number(r.memAvailable),
+    shmem: Number(r.shmem),
+    ...(typeof r.shmemHuge === 'number' ? { shmemHuge: r.shmemHuge } : {}),
+  };
   const m = step.memory;
   if ('mark' in m) {
     ctx.memoryMarks.set(m.mark, { ...now, boot: ctx.machine.vm.boots });
@@ -392,7 +398,7 @@ async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory'
   if (mark === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}: memory since '${m.since}', which no earlier memory step marked`);
   const delta = memoryDelta(mark, now);
   const bounds: Record<string, number> = {};
-  for (const key of ['reserved_max', 'reserved_min', 'shmem_max_growth', 'memfree_max_loss'] as const) {
+  for (const key of ['reserved_max', 'reserved_min', 'shmem_max_growth', 'memfree_max_loss', 'shmem_huge_min'] as const) {
     const v = m[key];
     if (v !== undefined) bounds[key] = parseSize(v, ctx.memoryMiB);
   }

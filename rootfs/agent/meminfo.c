@@ -2,7 +2,8 @@
 /*
  * `meminfo`: the guest's memory accounting, for the no-leaks checks (kho-luo-7.3.md §1.6):
  *
- *   meminfo {dropCaches?}  /proc/meminfo's MemTotal, MemFree, MemAvailable, Shmem, in bytes.
+ *   meminfo {dropCaches?}  /proc/meminfo's MemTotal, MemFree, MemAvailable, Shmem and (with THP)
+ *                          ShmemHugePages, in bytes.
  *                          dropCaches: sync and write 3 to /proc/sys/vm/drop_caches first, so the
  *                          page cache the SSH sessions and the agent's own runs leave is not noise.
  *
@@ -44,8 +45,11 @@ int op_meminfo(const struct jval *req, struct jw *body, struct fail *f)
 {
 	static const struct {
 		const char *field, *key;
+		int optional;
 	} want[] = {
-		{ "MemTotal:", "memTotal" }, { "MemFree:", "memFree" }, { "MemAvailable:", "memAvailable" }, { "Shmem:", "shmem" },
+		{ "MemTotal:", "memTotal", 0 }, { "MemFree:", "memFree", 0 }, { "MemAvailable:", "memAvailable", 0 }, { "Shmem:", "shmem", 0 },
+		/* Only with CONFIG_TRANSPARENT_HUGEPAGE: absent means the kernel has no shmem THP at all. */
+		{ "ShmemHugePages:", "shmemHuge", 1 },
 	};
 	unsigned long long kib[sizeof(want) / sizeof(want[0])];
 	int seen[sizeof(want) / sizeof(want[0])] = { 0 };
@@ -67,6 +71,8 @@ int op_meminfo(const struct jval *req, struct jw *body, struct fail *f)
 				seen[i] = 1;
 	fclose(mi);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!seen[i] && want[i].optional)
+			continue;
 		if (!seen[i])
 			return agent_failf(f, ENODATA, "read(/proc/meminfo)", "/proc/meminfo has no %s line", want[i].field);
 		jw_u64(body, want[i].key, (uint64_t)kib[i] * 1024);
