@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Records what a real run of the whole shipped suite found of the contract, for the README table:
 //   node bench/record-contract.mjs handover-results/results.json
-// writes test/fixtures/contract/<kernel release>.json (then update the README table: the
+// writes test/fixtures/contract/<kernel release>[-<profiles>].json (then update the README table: the
 // contract-table unit test prints the expected text).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,11 +18,13 @@ if (!Array.isArray(run.contract)) {
   process.exit(2);
 }
 const release = run.kernel.release.replace(/[-+].*$/, '');
+const profiles = run.kernel.profiles ?? [];
 const out = {
   release,
+  ...(profiles.length === 0 ? {} : { profiles }),
   from: `handover run (${run.scenarios.length} scenarios, ${run.kernel.spec}, ${run.kernel.release}) at ${run.startedAt}`,
   statuses: Object.fromEntries(run.contract.map((c) => [c.id, c.status])),
 };
-const dest = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'contract', `${release}.json`);
+const dest = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'contract', `${[release, ...profiles].join('-')}.json`);
 writeFileSync(dest, `${JSON.stringify(out, null, 2)}\n`);
 console.log(`${dest}: ${Object.keys(out.statuses).length} promises`);

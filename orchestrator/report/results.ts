@@ -1,5 +1,6 @@
 import type { Outcome } from '../errors.ts';
 import type { KernelBuild } from '../kernel/build.ts';
+import { profilesOf } from '../kernel/fragments.ts';
 import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from '../scenario/contract.ts';
 import type { BootTimelines } from './boot-timeline.ts';
@@ -130,10 +131,13 @@ export interface KernelSummary {
   configHash: string;
   buildSeconds: number;
   cacheHit: boolean;
+  /** Its named profiles (kasan, debug), when it has any. */
+  profiles?: string[];
 }
 
 /** What a result says of a kernel build. */
 export function kernelSummary(k: KernelBuild): KernelSummary {
+  const profiles = profilesOf(k.metadata.config.fragments);
   return {
     release: k.metadata.release,
     spec: k.metadata.source.spec,
@@ -141,6 +145,7 @@ export function kernelSummary(k: KernelBuild): KernelSummary {
     configHash: k.metadata.config.hash,
     buildSeconds: k.metadata.timings.totalSeconds,
     cacheHit: k.cacheHit,
+    ...(profiles.length === 0 ? {} : { profiles }),
   };
 }
 

@@ -15,6 +15,8 @@ export const CONTRACT_END = '<!-- /contract-table -->';
 /** One recorded run: the kernel release and each promise's status in it. */
 export interface RecordedContract {
   release: string;
+  /** The kernel's profiles (kasan, debug), when it had any: a column of its own. */
+  profiles?: string[];
   /** How it was recorded (command, date). */
   from: string;
   statuses: Record<string, string>;
@@ -23,12 +25,13 @@ export interface RecordedContract {
 export const RECORDED_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'contract');
 
 export async function recordedContracts(): Promise<RecordedContract[]> {
-  const files = (await readdir(RECORDED_DIR)).filter((f) => f.endsWith('.json')).sort();
+  // 7.2.13, 7.3.4, 7.3.4-kasan: by release, a profile's run after the plain one.
+  const files = (await readdir(RECORDED_DIR)).filter((f) => f.endsWith('.json')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(RECORDED_DIR, f), 'utf8')) as RecordedContract));
 }
 
 export function contractTable(shipped: readonly Scenario[], recorded: readonly RecordedContract[]): string {
-  const head = ['promise', 'checked by', ...recorded.map((r) => r.release), 'negative control'];
+  const head = ['promise', 'checked by', ...recorded.map(columnOf), 'negative control'];
   const rows = PROMISES.map((p) => {
     const checks = shipped.flatMap((s) =>
       s.steps.flatMap((st, i) => (stepPromises(st).includes(p.id) ? [{ scenario: s.name, step: i }] : [])),
@@ -40,6 +43,9 @@ export function contractTable(shipped: readonly Scenario[], recorded: readonly R
   const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
   return [CONTRACT_START, line(head), line(head.map(() => '---')), ...rows.map(line), CONTRACT_END].join('\n');
 }
+
+/** "7.3.4", or "7.3.4 kasan" for a profile's kernel. */
+export const columnOf = (r: RecordedContract): string => [r.release, ...(r.profiles ?? [])].join(' ');
 
 /** "chain 7, 13; memfd-round-trip 14". */
 function group(items: readonly { key: string; item: string }[]): string {
