@@ -3,6 +3,7 @@
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
 // Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake [--repeat N] [--pairs N] [--before DIR]]
+//   --before DIR: with scenarios, the round trip of that checkout too; with suite-j2, its suite.
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,20 +201,39 @@ series --each (${s.patches.length} patches, memfd-round-trip each, no ccache; ex
 // The shipped suite at --jobs 1 and --jobs 2 on the default kernel (warm), and whether they agree.
 async function benchSuite(work) {
   await buildKernel();
-  const run = async (jobs) => {
-    const out = join(work, `suite-j${jobs}`);
+  // cwd: another checkout (--before) runs its own suite on its own kernel.
+  const run = async (jobs, tag = '', cwd = process.cwd()) => {
+    const out = join(work, `suite-j${jobs}${tag}`);
     const t = performance.now();
-    await execa('node', ['bin/handover.js', 'run', '--jobs', String(jobs), '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false });
+    await execa('node', ['bin/handover.js', 'run', '--jobs', String(jobs), '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false, cwd });
     const secs = (performance.now() - t) / 1000;
     const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
-    return { secs, statuses: res.scenarios.map((x) => `${x.name}:${x.status}`).sort().join(' '), summary: res.summary };
+    return { secs, statuses: res.scenarios.map((x) => `${x.name}:${x.status}`).sort().join(' '), summary: res.summary, scenarios: res.scenarios.length };
   };
-  const j2 = await run(2);
   if (only === 'suite-j2') {
+    // --before DIR: that checkout's suite alternately with this one, --pairs N rounds (default 1),
+    // so both see the same load: issue 11 keeps the grown suite within 1.5x of the one before it.
+    const before = argValue('--before');
+    if (before !== undefined) {
+      const rounds = Number(argValue('--pairs') ?? 1);
+      const a = [];
+      const b = [];
+      for (let i = 0; i < rounds; i++) {
+        b.push(await run(2, `-before-${i}`, before));
+        a.push(await run(2, `-${i}`));
+      }
+      const ratio = median(a.map((r) => r.secs)) / median(b.map((r) => r.secs));
+      console.log(`\nshipped suite at --jobs 2, ${rounds} round(s) alternating: this checkout ${a[0].scenarios} scenarios (${a.map((r) => r.summary.passed).join('/')} passed), ${before} ${b[0].scenarios} (${b.map((r) => r.summary.passed).join('/')} passed)`);
+      record('suite --jobs 2, before', median(b.map((r) => r.secs)), undefined, `${before}: ${b.map((r) => r.secs.toFixed(1)).join(' ')}`);
+      record('suite --jobs 2', median(a.map((r) => r.secs)), undefined, `ratio ${ratio.toFixed(2)} (issue 11: <= 1.5); target <= 60 s`);
+      return undefined;
+    }
+    const j2 = await run(2);
     console.log(`\nshipped suite, warm (${j2.summary.passed} passed at --jobs 2)`);
     record('suite --jobs 2', j2.secs, undefined, 'target <= 60 s');
     return undefined;
   }
+  const j2 = await run(2);
   const j1 = await run(1);
   console.log(`
 shipped suite, warm (${j1.summary.passed} passed at --jobs 1, ${j2.summary.passed} at --jobs 2; results ${j1.statuses === j2.statuses ? 'agree' : 'DIFFER'})`);
