@@ -38,6 +38,7 @@ export { quoteArgv } from './guest/shell-quote.ts';
 export { buildRootfs, type Rootfs } from './rootfs/build.ts';
 export * as kho from './kho/index.ts';
 export { Agent, startAgent, serveAgent, agentCaps, type AgentRequest, type AgentResult } from './guest/agent.ts';
+export { contractStatus, PROMISES, type ContractEntry } from './scenario/contract.ts';
 export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts';
 export { runScenarios, planJobs, RETRIED_OUTCOMES, type RunOptions } from './scenario/runner.ts';
 export { parseShard, shardOf, suiteOrder, type Shard } from './scenario/shard.ts';

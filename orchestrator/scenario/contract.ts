@@ -127,7 +127,8 @@ export function contractResults(scenarios: readonly { name: string; steps: reado
   });
 }
 
-function contractStatus(checks: readonly ContractCheck[]): ContractEntry['status'] {
+/** A promise's status from all its checks (of one run, or of several runs of one kernel). */
+export function contractStatus(checks: readonly Pick<ContractCheck, 'status'>[]): ContractEntry['status'] {
   if (checks.length === 0) return 'unchecked';
   const has = (s: string) => checks.some((c) => c.status === s);
   if (has('failed') || has('error')) return 'failed';
