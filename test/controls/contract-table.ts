@@ -26,7 +26,7 @@ export const RECORDED_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'contract');
 
 export async function recordedContracts(): Promise<RecordedContract[]> {
   // 7.2.13, 7.3.4, 7.3.4-kasan: by release, a profile's run after the plain one.
-  const files = (await readdir(RECORDED_DIR)).filter((f) => f.endsWith('.json')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const files = (await readdir(RECORDED_DIR)).filter((f) => f.endsWith('.json')).sort((a, b) => a.slice(0, -5).localeCompare(b.slice(0, -5), 'en', { numeric: true }));
   return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(RECORDED_DIR, f), 'utf8')) as RecordedContract));
 }
 
