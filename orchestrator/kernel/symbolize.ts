@@ -7,6 +7,7 @@
 // Bounded in time and never throws: when it cannot decode, the report says why and the raw lines stay.
 
 import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { execa } from 'execa';
 import { parseStackFrames, type StackFrame } from '../vm/stack-frames.ts';
 import { vmlinuxIdentity, type VmlinuxIdentity } from './vmlinux-identity.ts';
@@ -52,6 +53,8 @@ export interface SymbolizeOptions {
   systemMap: string;
   /** Directory prefixes stripped from addr2line's paths (the source tree, the build dir). */
   stripPrefixes?: readonly string[];
+  /** The directory make ran the compiler in (`O=`): relative paths (`../init/main.c` when `O=` sits in the tree) resolve against it. */
+  buildDir?: string;
   /** The whole decoding's budget (default 60 s): addr2line is killed at it. */
   deadlineMs?: number;
   /** The addr2line binary (default `addr2line` from PATH). */
@@ -197,11 +200,16 @@ async function addr2line(
     const why = r.exitCode === undefined ? (r.originalMessage ?? r.shortMessage) : `exit ${r.exitCode}: ${String(r.stderr).trim().split('\n')[0] ?? ''}`;
     return { error: `${bin} failed (${why})` };
   }
-  return { locations: parseAddr2line(String(r.stdout), addresses, opts.stripPrefixes ?? []) };
+  return { locations: parseAddr2line(String(r.stdout), addresses, opts.stripPrefixes ?? [], opts.buildDir) };
 }
 
 /** `addr2line -a -f -i` output: per address, `0x…`, then function and file:line pairs, innermost first. */
-export function parseAddr2line(stdout: string, addresses: readonly string[], strip: readonly string[]): Map<string, DecodedLocation[]> {
+export function parseAddr2line(
+  stdout: string,
+  addresses: readonly string[],
+  strip: readonly string[],
+  buildDir?: string,
+): Map<string, DecodedLocation[]> {
   const groups: string[][] = [];
   for (const line of stdout.split('\n')) {
     if (/^0x[0-9a-f]+$/.test(line)) groups.push([]);
@@ -217,7 +225,7 @@ export function parseAddr2line(stdout: string, addresses: readonly string[], str
       const file = m?.[1];
       const line = m?.[2] === undefined || m[2] === '?' ? 0 : Number(m[2]);
       const known = file !== undefined && file !== '??' && line > 0;
-      locs.push({ func: func === '??' ? '' : func, ...(known ? { file: treePath(file, strip), line } : {}), inlined: false });
+      locs.push({ func: func === '??' ? '' : func, ...(known ? { file: treePath(file, strip, buildDir), line } : {}), inlined: false });
     }
     locs.forEach((l, k) => (l.inlined = k < locs.length - 1));
     if (locs.some((l) => l.file !== undefined)) out.set(a, locs);
@@ -225,7 +233,9 @@ export function parseAddr2line(stdout: string, addresses: readonly string[], str
   return out;
 }
 
-function treePath(file: string, strip: readonly string[]): string {
+function treePath(raw: string, strip: readonly string[], buildDir: string | undefined): string {
+  // addr2line joins the compile dir and the name as written: `<O>/../init/main.c` when O= sits in the tree.
+  const file = posix.normalize(buildDir !== undefined && !raw.startsWith('/') ? posix.join(buildDir, raw) : raw);
   for (const p of [...strip].sort((a, b) => b.length - a.length)) {
     const dir = p.endsWith('/') ? p : `${p}/`;
     if (file.startsWith(dir)) return file.slice(dir.length);

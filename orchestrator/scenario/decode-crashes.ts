@@ -2,6 +2,7 @@
 // cold boot, the kexec target after it): one symbolizer call per vmlinux. The verdict is already
 // decided; this only adds function, file and line beside the raw lines.
 
+import { dirname } from 'node:path';
 import type { KernelBuild } from '../kernel/build.ts';
 import { symbolizeReports } from '../kernel/symbolize.ts';
 import type { CrashDecoding } from '../report/results.ts';
@@ -33,7 +34,9 @@ export async function decodeCrashes(
       {
         vmlinux: k.artifacts.vmlinux,
         systemMap: k.artifacts.systemMap,
-        stripPrefixes: [k.metadata.source.dir, k.metadata.make.outputDir],
+        // The build tree (the outputDir's parent) is a copy of the source: its paths are the tree's.
+        stripPrefixes: [k.metadata.source.dir, k.metadata.make.outputDir, dirname(k.metadata.make.outputDir)],
+        buildDir: k.metadata.make.outputDir,
         deadlineMs,
       },
     );

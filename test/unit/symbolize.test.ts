@@ -53,6 +53,27 @@ describe('the symbolizer’s parsers, on recorded output', () => {
     expect(all.some((l) => l.inlined)).toBe(true);
     expect(all.find((l) => l.func === 'mount_root_generic')).toMatchObject({ file: 'init/do_mounts.c', inlined: false });
   });
+
+  it('resolves the ../ paths of a build whose O= sits inside the tree against that build dir', () => {
+    // As addr2line prints it for the kasan build (recorded), and as a bare relative name.
+    const out = [
+      '0xffffffff828d59a0',
+      'mount_root_generic',
+      '/t/src/.handover-out-kasan/../init/do_mounts.c:242',
+      '0xffffffff828d59b0',
+      'prepare_namespace',
+      '../init/do_mounts.c:500',
+      '0xffffffff81000000',
+      'foo',
+      '/usr/src/other/x.c:7',
+      '',
+    ].join('\n');
+    const locs = parseAddr2line(out, ['0xffffffff828d59a0', '0xffffffff828d59b0', '0xffffffff81000000'], ['/t/src/.handover-out-kasan', '/t/src'], '/t/src/.handover-out-kasan');
+    expect(locs.get('0xffffffff828d59a0')).toEqual([{ func: 'mount_root_generic', file: 'init/do_mounts.c', line: 242, inlined: false }]);
+    expect(locs.get('0xffffffff828d59b0')?.[0]?.file).toBe('init/do_mounts.c');
+    // Absolute paths outside every prefix are kept as they are.
+    expect(locs.get('0xffffffff81000000')?.[0]?.file).toBe('/usr/src/other/x.c');
+  });
 });
 
 describe('the symbolizer refuses to decode with the wrong vmlinux, keeping the raw lines', () => {
