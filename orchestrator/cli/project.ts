@@ -33,7 +33,7 @@ export async function projectFor(opts: ProjectCliOptions, cwd: string): Promise<
   if (opts.project !== undefined) return loadProjectFile(opts.project);
   const found = await findProjectFile(cwd);
   // Named relative to the cwd, as a user would type it (../handover.yaml:3:8).
-  return found === undefined ? undefined : loadProjectFile(relative(cwd, found));
+  return found === undefined ? undefined : loadProjectFile(found, relative(cwd, found));
 }
 
 /** Defaults < handover.yaml < the command line; commander says which options were typed. */

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter } from 'yaml';
 import { HandoverError } from '../errors.ts';
-import { diagnosticAt, formatDiagnostic, issueAt, nodeOffset, readYamlMapping, type Diagnostic } from '../scenario/yaml-doc.ts';
+import { diagnosticAt, formatDiagnostic, issueAt, keyOffset, readYamlMapping, type Diagnostic } from '../scenario/yaml-doc.ts';
 import { PROJECT_KEYS, ProjectFileSchema, type ProjectKey, type ProjectSettings } from './schema.ts';
 
 export const PROJECT_FILE = 'handover.yaml';
@@ -26,32 +26,35 @@ export async function findProjectFile(start: string): Promise<string | undefined
 }
 
 /** Reads and validates one project file; every problem in it at once, as a usage error (exit 2). */
-export async function loadProjectFile(file: string): Promise<ProjectFile> {
+export async function loadProjectFile(file: string, name = file): Promise<ProjectFile> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new HandoverError('usage-error', `${file}: cannot read the project file (${err.code ?? err.message})`);
+    throw new HandoverError('usage-error', `${name}: cannot read the project file (${err.code ?? err.message})`);
   });
-  const { project, diagnostics } = parseProjectFile(text, file);
+  const { project, diagnostics } = parseProjectFile(text, file, name);
   if (project === undefined) {
-    throw new HandoverError('usage-error', `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in ${file}; nothing was run`, {
+    throw new HandoverError('usage-error', `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in ${name}; nothing was run`, {
       evidence: diagnostics.map(formatDiagnostic),
     });
   }
   return project;
 }
 
-/** Never throws: any text gives the project or diagnostics. `file` names it and is where its relative paths start. */
-export function parseProjectFile(text: string, file: string): { project?: ProjectFile; diagnostics: Diagnostic[] } {
+/**
+ * Never throws: any text gives the project or diagnostics. Relative paths in it start at `file`'s
+ * directory; `name` is how messages and origins call it.
+ */
+export function parseProjectFile(text: string, file: string, name = file): { project?: ProjectFile; diagnostics: Diagnostic[] } {
   const lc = new LineCounter();
-  const at = diagnosticAt(lc, file);
+  const at = diagnosticAt(lc, name);
   // An empty file is a project with nothing set (a marker, like an empty .kunitconfig).
-  if (text.split('\n').every((l) => l.trim() === '' || l.trimStart().startsWith('#'))) return { project: { file, settings: {}, lines: {} }, diagnostics: [] };
+  if (text.split('\n').every((l) => l.trim() === '' || l.trimStart().startsWith('#'))) return { project: { file: name, settings: {}, lines: {} }, diagnostics: [] };
   const read = readYamlMapping(text, lc, at, PROJECT_FILE, `a mapping of ${PROJECT_KEYS.join(', ')}`);
   if (!read.ok) return { diagnostics: read.diagnostics };
   const parsed = ProjectFileSchema.safeParse(read.data);
-  if (!parsed.success) return { diagnostics: parsed.error.issues.map((i) => issueAt(read.doc, lc, file, [], i)) };
+  if (!parsed.success) return { diagnostics: parsed.error.issues.map((i) => issueAt(read.doc, lc, name, [], i)) };
   const lines: Partial<Record<ProjectKey, number>> = {};
-  for (const key of Object.keys(parsed.data) as ProjectKey[]) lines[key] = lc.linePos(nodeOffset(read.doc, [key])).line;
-  return { project: { file, settings: resolvePaths(parsed.data, resolve(dirname(file))), lines }, diagnostics: [] };
+  for (const key of Object.keys(parsed.data) as ProjectKey[]) lines[key] = lc.linePos(keyOffset(read.doc, [], key)).line;
+  return { project: { file: name, settings: resolvePaths(parsed.data, resolve(dirname(file))), lines }, diagnostics: [] };
 }
 
 /** Paths in the file mean the same wherever handover runs from: relative ones start at the file's directory. */
