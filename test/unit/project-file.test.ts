@@ -66,6 +66,14 @@ describe('finding handover.yaml', () => {
     expect((err as HandoverError).evidence).toEqual(['../handover.yaml:2:7: error: jobs: Invalid input: expected number, received string']);
     expect(await projectFor({ project: false }, join(dir, 'sub'))).toBeUndefined();
   });
+
+  it('--project names a file instead, and a missing one is a usage error', async () => {
+    await writeFile(join(dir, 'other.yaml'), 'jobs: 3\n');
+    const named = await projectFor({ project: join(dir, 'other.yaml') }, '/');
+    expect(named?.settings).toEqual({ jobs: 3 });
+    expect(named?.lines).toEqual({ jobs: 1 });
+    await expect(projectFor({ project: join(dir, 'none.yaml') }, '/')).rejects.toThrow(`${join(dir, 'none.yaml')}: cannot read the project file (ENOENT)`);
+  });
 });
 
 describe('handover.yaml values', () => {
