@@ -151,8 +151,8 @@ export function registerSchema(program: Command): void {
   program
     .command('schema')
     .description('print the JSON Schema of scenario files (scenarios/scenario.schema.json) or of handover.yaml (handover.schema.json)')
-    .addArgument(new Argument('[file]', 'which file kind').choices(['scenario', 'project']).default('scenario'))
-    .action((file: 'scenario' | 'project') => {
-      process.stdout.write(`${JSON.stringify(file === 'project' ? projectJsonSchema() : scenarioJsonSchema(), null, 2)}\n`);
+    .addArgument(new Argument('[kind]', 'scenario (the default) or project (handover.yaml)').choices(['scenario', 'project']).default('scenario'))
+    .action((kind: 'scenario' | 'project') => {
+      process.stdout.write(`${JSON.stringify(kind === 'project' ? projectJsonSchema() : scenarioJsonSchema(), null, 2)}\n`);
     });
 }
