@@ -69,3 +69,4 @@ export { applyPatch, diagnoseApply, type ApplyResult, type ApplyFailure } from '
 export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } from './series/warnings.ts';
 export { formatSeriesTable, seriesToJUnit } from './series/report.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';
+export { runSuite, loadSuite, exitCodeFor, type SuiteOptions } from './suite.ts';
