@@ -9,6 +9,8 @@ import { decodedLines } from './decoded-stack.ts';
  */
 export interface Reporter {
   scenarioStart?(name: string, description: string): void;
+  /** A step begins (the live status shows it; `step` comes when it has ended). */
+  stepStart?(scenario: string, step: { index: number; total: number; name: string; kind: string }): void;
   step?(scenario: string, step: StepResult): void;
   scenarioEnd?(result: ScenarioResult): void;
   /** Something the user should know about the run itself (jobs lowered, a retry). */

@@ -434,6 +434,7 @@ async function runOne(
       const st = steps[i] as StepResult;
       const t0 = performance.now();
       st.startMs = Math.round(t0 - started);
+      for (const r of reporters) r.stepStart?.(scenario.name, { index: i, total: steps.length, name: st.name, kind: st.kind });
       try {
         // A step whose requirement this boot's kernel lacks is skipped with the reason (the
         // finally below reports it), never run and never passed.
