@@ -54,7 +54,7 @@ export function registerMatrix(program: Command): void {
         const scenarios = await loadScenarios(await findScenarioFiles(args.length === 0 ? [DEFAULT_SCENARIO] : args));
         const output = resolve(opts.output);
         const live = kinds.includes('console');
-        const status = liveStatusFor(opts);
+        const status = liveStatusFor(opts, signal);
         const matrix = await runMatrix({
           kernels,
           scenarios,

@@ -114,7 +114,7 @@ export function registerRun(program: Command): void {
         const jobs = s.jobs ?? availableParallelism();
         // The live status comes first: its runEnd lifts the block before the summary is printed;
         // the console's lines go through it, above the block.
-        const status = liveStatusFor(opts);
+        const status = liveStatusFor(opts, signal);
         if (kinds.includes('console')) reporters.unshift(consoleReporter(status.stream, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
         reporters.unshift(status);
         const run = await runScenarios({

@@ -55,7 +55,7 @@ export function registerSeries(program: Command): void {
         // Scenario files are validated before anything is applied or built.
         const scenarios = await loadScenarios(await findScenarioFiles(opts.scenarios));
         const output = resolve(opts.output);
-        const status = liveStatusFor(opts);
+        const status = liveStatusFor(opts, signal);
         const result = await runSeries({
           series,
           kernel: kernelRequest(opts),

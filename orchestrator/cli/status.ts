@@ -21,7 +21,7 @@ export function addStatusOptions(cmd: Command): Command {
 }
 
 /** The live status on stderr, as the options and HANDOVER_STATUS_INTERVAL ask. */
-export function liveStatusFor(opts: StatusCliOptions): LiveStatus {
+export function liveStatusFor(opts: StatusCliOptions, signal?: AbortSignal): LiveStatus {
   const interval = opts.statusInterval === undefined ? statusIntervalFromEnv() : opts.statusInterval * 1000;
-  return createLiveStatus({ stream: process.stderr, off: opts.status === false, ...(interval === undefined ? {} : { intervalMs: interval }) });
+  return createLiveStatus({ stream: process.stderr, off: opts.status === false, ...(interval === undefined ? {} : { intervalMs: interval }), ...(signal === undefined ? {} : { signal }) });
 }

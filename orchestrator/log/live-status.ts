@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { plainLines, ttyLines, type RunningScenario } from './status-lines.ts';
+import { plainLines, stepPhase, ttyLines, type RunningScenario } from './status-lines.ts';
 
 /**
  * Live status of the scenarios running at once (`--jobs N`, `series`, `matrix`). It listens to
@@ -48,6 +48,12 @@ export interface LiveStatusOptions {
   clock?: Clock;
   /** `--no-status`: events are ignored and `print` writes straight through. */
   off?: boolean;
+  /**
+   * The run's signal. On Ctrl-C the CLI writes its message straight to stderr, below the block: a
+   * redraw (cursor up over the block's lines) would then overwrite that message, so on a TTY the
+   * block is left as it is and never drawn again.
+   */
+  signal?: AbortSignal;
 }
 
 const realClock: Clock = {
@@ -75,6 +81,7 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
   // Lines of the block now on the terminal (cursor sits just below them), and their text.
   let drawn = 0;
   let shown = '';
+  let frozen = false;
 
   const lift = () => {
     if (drawn > 0) out.write(`${UP(drawn)}${CLEAR_LINE}${CLEAR_BELOW}`);
@@ -82,6 +89,7 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
     shown = '';
   };
   const frame = () => {
+    if (frozen) return;
     const list = [...running.values()];
     const now = clock.now();
     if (!tty) {
@@ -117,6 +125,16 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
       cb();
     },
   });
+  if (tty) {
+    opts.signal?.addEventListener(
+      'abort',
+      () => {
+        frozen = true;
+        drawn = 0;
+      },
+      { once: true },
+    );
+  }
   if (off) {
     const noop = () => {};
     return { scenarioStart: noop, stepStart: noop, step: noop, scenarioEnd: noop, runEnd: noop, print: (t) => void out.write(t), stream, stop: noop };
@@ -130,7 +148,7 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
       const r = running.get(scenario);
       // An event for a scenario that is not running (ended, or never started) is not news.
       if (r === undefined) return;
-      r.phase = `step ${st.index + 1}/${st.total} ${st.name}`;
+      r.phase = stepPhase(st.index, st.total, st.name);
       r.total = st.total;
     },
     step(scenario, st) {

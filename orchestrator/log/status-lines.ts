@@ -10,6 +10,11 @@ export interface RunningScenario {
   phase: string;
 }
 
+/** A step's name is its YAML in short (`retrieve {"session":…}`): long ones are cut, the status is a glance. */
+export function stepPhase(index: number, total: number, name: string, max = 60): string {
+  return `step ${index + 1}/${total} ${name.length > max ? `${name.slice(0, max - 1)}…` : name}`;
+}
+
 /** Whole seconds: the status is redrawn a few times a second, tenths would only flicker. */
 export function elapsedText(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));

@@ -3,7 +3,7 @@
 // plain periodic lines off one, the cleanup, and events that must not show a scenario as running.
 import { describe, expect, it } from 'vitest';
 import { createLiveStatus, statusIntervalFromEnv, type Clock, type LiveStatus } from '../../orchestrator/log/live-status.ts';
-import { elapsedText, ttyLines } from '../../orchestrator/log/status-lines.ts';
+import { elapsedText, stepPhase, ttyLines } from '../../orchestrator/log/status-lines.ts';
 import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
 import { screenOf } from '../helpers/screen.ts';
 
@@ -116,6 +116,36 @@ describe('live status on a TTY', () => {
     expect(screenOf(out.text())).toEqual([]);
     advance(5000);
     expect(screenOf(out.text())).toEqual([]);
+  });
+
+  it('on Ctrl-C leaves the block as it is: a redraw would overwrite the message written below it', () => {
+    const { clock, advance } = fakeClock();
+    const out = fakeStream(true);
+    const controller = new AbortController();
+    const s = createLiveStatus({ stream: out.stream, clock, signal: controller.signal });
+    recorded(s, advance);
+    // What runCommand does on SIGINT: straight to stderr, then abort.
+    out.stream.write('\nhandover: SIGINT: stopping (again to force)\n');
+    controller.abort();
+    advance(3000);
+    s.stepStart('no-leaks', { index: 1, total: 3, name: 'more' });
+    advance(3000);
+    s.stop();
+    s.print('ok   no-leaks in 12s\n');
+    expect(screenOf(out.text())).toEqual([
+      '  ▸ memfd-round-trip     6s  step 4/9 kexec',
+      '  ▸ no-leaks             5s  step 1/3 baseline',
+      '',
+      'handover: SIGINT: stopping (again to force)',
+      'ok   no-leaks in 12s',
+    ]);
+  });
+
+  it('cuts long step names (a step is named by its YAML)', () => {
+    const s = stepPhase(2, 9, `retrieve {"session":"s1","tokens":{"1":"page","2":"mib","3":"sparse"}}`);
+    expect(s).toBe('step 3/9 retrieve {"session":"s1","tokens":{"1":"page","2":"mib","3"…');
+    expect(s.length - 'step 3/9 '.length).toBe(60);
+    expect(stepPhase(3, 9, 'kexec')).toBe('step 4/9 kexec');
   });
 
   it('cuts lines to the terminal width, keeping the time: a wrapped line would break the redraw', () => {
