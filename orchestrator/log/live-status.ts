@@ -16,6 +16,7 @@ export interface LiveStatus {
   scenarioStart(name: string, description?: string): void;
   stepStart(scenario: string, step: { index: number; total: number; name: string }): void;
   step(scenario: string, step: { index: number; status: string }): void;
+  retry(scenario: string, attempt: number): void;
   scenarioEnd(result: { name: string }): void;
   runEnd(): void;
   /** Writes a line (or lines, newline-terminated) above the live block. */
@@ -137,7 +138,7 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
   }
   if (off) {
     const noop = () => {};
-    return { scenarioStart: noop, stepStart: noop, step: noop, scenarioEnd: noop, runEnd: noop, print: (t) => void out.write(t), stream, stop: noop };
+    return { scenarioStart: noop, stepStart: noop, step: noop, retry: noop, scenarioEnd: noop, runEnd: noop, print: (t) => void out.write(t), stream, stop: noop };
   }
   return {
     scenarioStart(name) {
@@ -156,6 +157,11 @@ export function createLiveStatus(opts: LiveStatusOptions = {}): LiveStatus {
       if (r === undefined) return;
       // The last step, or one that stops the scenario: what follows is the verdict and teardown.
       if (st.status === 'failed' || st.status === 'error' || st.index + 1 === r.total) r.phase = 'finishing';
+    },
+    retry(scenario, attempt) {
+      const r = running.get(scenario);
+      // Elapsed keeps counting from the first attempt: it is how long the scenario has taken.
+      if (r !== undefined) r.phase = `boot (attempt ${attempt})`;
     },
     scenarioEnd(result) {
       if (!running.delete(result.name)) return;

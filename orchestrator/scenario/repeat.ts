@@ -43,6 +43,7 @@ export function repeatReporters(reporters: readonly Reporter[], name: string, la
   return reporters.map((r) => ({
     stepStart: (_scenario, st) => r.stepStart?.(label, st),
     step: (_scenario, st) => r.step?.(label, st),
+    retry: (_scenario, attempt) => r.retry?.(label, attempt),
     note: (line) => r.note?.(line.startsWith(`${name}: `) ? `${label}: ${line.slice(name.length + 2)}` : line),
   }));
 }

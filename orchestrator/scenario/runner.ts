@@ -325,6 +325,7 @@ async function runWithRetries(
     await rename(dir, aside);
     attempts.push({ ...attemptOf(n, r.result), artifactsDir: aside });
     for (const rep of reporters) rep.note?.(`${scenario.name}: attempt ${n} ended in ${r.result.outcome ?? 'error'}: ${r.result.message ?? ''}; retrying (${n}/${retries})`);
+    for (const rep of reporters) rep.retry?.(scenario.name, n + 1);
   }
 }
 

@@ -191,6 +191,19 @@ describe('live status off a TTY (CI logs)', () => {
 });
 
 describe('live status: negative controls', () => {
+  it('a retried scenario boots again under its attempt number, its time counted from the first', () => {
+    const { clock, advance } = fakeClock();
+    const out = fakeStream(false);
+    const s = createLiveStatus({ stream: out.stream, clock, intervalMs: 1000 });
+    s.scenarioStart('a', '');
+    s.stepStart('a', { index: 4, total: 9, name: 'kexec' });
+    s.step('a', { index: 4, status: 'error' });
+    s.retry('a', 2);
+    s.retry('ghost', 2);
+    advance(1000);
+    expect(out.text()).toBe('status: a: boot (attempt 2) (1s)\n');
+  });
+
   it('a step of a scenario that never started is not shown as running', () => {
     const { clock, advance } = fakeClock();
     const out = fakeStream(false);
