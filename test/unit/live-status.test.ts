@@ -1,10 +1,13 @@
 // The live status of parallel VMs (issue 15), over a recorded sequence of runner events with a
 // fake clock and a fake stream: the redrawn block on a TTY (checked on a minimal terminal), the
 // plain periodic lines off one, the cleanup, and events that must not show a scenario as running.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLiveStatus, statusIntervalFromEnv, type Clock, type LiveStatus } from '../../orchestrator/log/live-status.ts';
 import { elapsedText, stepPhase, ttyLines } from '../../orchestrator/log/status-lines.ts';
 import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
+import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
 import { screenOf } from '../helpers/screen.ts';
 
 /** Time moves only when the test says; timers fire for every period crossed. */
@@ -254,5 +257,16 @@ describe('status helpers', () => {
     expect(statusIntervalFromEnv({ HANDOVER_STATUS_INTERVAL: '0' })).toBeUndefined();
     expect(statusIntervalFromEnv({ HANDOVER_STATUS_INTERVAL: 'soon' })).toBeUndefined();
     expect(statusIntervalFromEnv({})).toBeUndefined();
+  });
+});
+
+describe('orchestrator/log/', () => {
+  it('is a low layer: nothing from scenario/, report/ or cli/ (the runner feeds it events)', async () => {
+    const dir = join(PACKAGE_ROOT, 'orchestrator', 'log');
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(1);
+    const imports = await Promise.all(files.map(async (f) => [...(await readFile(join(dir, f), 'utf8')).matchAll(/from '([^']+)'/g)].map((m) => `${f}: ${m[1]}`)));
+    expect(imports.flat().filter((i) => /\.\.\/(scenario|report|cli)\//.test(i))).toEqual([]);
+    expect(imports.flat().length).toBeGreaterThan(0);
   });
 });
