@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { OUTCOMES, usageError } from '../errors.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { PROFILES } from '../kernel/fragments.ts';
-import { consoleReporter } from '../report/console-reporter.ts';
+import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
 import { createProgress } from '../report/progress.ts';
 import { formatMatrix, matrixToJUnit } from '../report/matrix.ts';
 import { parseReporters } from '../report/write-reports.ts';
@@ -13,11 +13,12 @@ import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
 import { DEFAULT_MATRIX_KERNELS, runMatrix } from '../scenario/matrix.ts';
 import { runCommand } from './run-command.ts';
+import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
 const REPORTERS = ['console', 'junit', 'json'] as const;
 const DEFAULT_SCENARIO = 'memfd-round-trip';
 
-interface MatrixCliOptions {
+interface MatrixCliOptions extends StatusCliOptions {
   kernels: string;
   config: string[];
   profile: string[];
@@ -31,8 +32,7 @@ interface MatrixCliOptions {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerMatrix(program: Command): void {
-  program
-    .command('matrix')
+  addStatusOptions(program.command('matrix'))
     .description('handover between kernels: run scenarios (default: memfd-round-trip) booting each kernel and kexecing into each other one; exit 0 when every pair passes, 1 when one fails')
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
     .option('-K, --kernels <specs>', 'comma-separated kernel specs; every ordered pair of two different ones runs', DEFAULT_MATRIX_KERNELS.join(','))
@@ -54,6 +54,7 @@ export function registerMatrix(program: Command): void {
         const scenarios = await loadScenarios(await findScenarioFiles(args.length === 0 ? [DEFAULT_SCENARIO] : args));
         const output = resolve(opts.output);
         const live = kinds.includes('console');
+        const status = liveStatusFor(opts, signal);
         const matrix = await runMatrix({
           kernels,
           scenarios,
@@ -69,12 +70,13 @@ export function registerMatrix(program: Command): void {
           agentFor,
           signal,
           reportersFor: (from, to) => {
-            if (live) process.stderr.write(`\n=== ${from} → ${to}\n`);
+            if (live) status.print(`\n=== ${from} → ${to}\n`);
             // The live step lines only; the matrix prints its own summary.
-            const r = consoleReporter(process.stderr);
-            return live ? [{ scenarioStart: (n, d) => r.scenarioStart?.(n, d), step: (n, st) => r.step?.(n, st), scenarioEnd: (res) => r.scenarioEnd?.(res) }] : [];
+            const r = consoleReporter(status.stream);
+            const lines: Reporter[] = live ? [{ scenarioStart: (n, d) => r.scenarioStart?.(n, d), step: (n, st) => r.step?.(n, st), scenarioEnd: (res) => r.scenarioEnd?.(res) }] : [];
+            return [status, ...lines];
           },
-        });
+        }).finally(() => status.stop());
         await mkdir(output, { recursive: true });
         if (kinds.includes('json')) await writeFile(join(output, 'matrix.json'), `${JSON.stringify(matrix, null, 2)}\n`);
         if (kinds.includes('junit')) await writeFile(join(output, 'matrix-junit.xml'), matrixToJUnit(matrix));

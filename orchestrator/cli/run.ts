@@ -20,8 +20,9 @@ import { parseShard, shardOf, suiteOrder, type Shard } from '../scenario/shard.t
 import { addKernelOptions, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
 import { projectFor, runSettings, type ProjectCliOptions } from './project.ts';
 import { runCommand } from './run-command.ts';
+import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
-interface RunCliOptions extends Omit<KernelOptions, 'jobs'>, ProjectCliOptions {
+interface RunCliOptions extends Omit<KernelOptions, 'jobs'>, ProjectCliOptions, StatusCliOptions {
   printConfig?: boolean;
   reporter: string;
   output: string;
@@ -65,7 +66,7 @@ export async function baselineFor(path: string | undefined): Promise<Baseline | 
 }
 
 export function registerRun(program: Command): void {
-  addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' })
+  addStatusOptions(addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' }))
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
     .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap,html')
     .option('-o, --output <dir>', 'where results and artifacts go', 'handover-results')
@@ -111,7 +112,11 @@ export function registerRun(program: Command): void {
         const reporters: Reporter[] = [fileReporter(output, kinds)];
         // One VM per CPU unless asked: each TCG guest keeps one core busy (planJobs caps it by memory).
         const jobs = s.jobs ?? availableParallelism();
-        if (kinds.includes('console')) reporters.unshift(consoleReporter(process.stderr, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
+        // The live status comes first: its runEnd lifts the block before the summary is printed;
+        // the console's lines go through it, above the block.
+        const status = liveStatusFor(opts, signal);
+        if (kinds.includes('console')) reporters.unshift(consoleReporter(status.stream, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
+        reporters.unshift(status);
         const run = await runScenarios({
           scenarios,
           // A cold kernel build takes minutes: show it like `kernel build` does.
@@ -136,7 +141,7 @@ export function registerRun(program: Command): void {
             ...(s.append === undefined ? {} : { append: s.append }),
             ...(s.kexec_append === undefined ? {} : { kexecAppend: s.kexec_append }),
           },
-        });
+        }).finally(() => status.stop());
         // A plain closing line that CI systems read (the console reporter already printed it).
         if (!kinds.includes('console')) process.stdout.write(`${summaryLine(run)}\n`);
         process.stderr.write(`results: ${output}\n`);

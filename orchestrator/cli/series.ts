@@ -11,10 +11,11 @@ import { formatSeriesTable, seriesToJUnit } from '../series/report.ts';
 import { runSeries, seriesExitCode } from '../series/series.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
+import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
 const REPORTERS = ['console', 'junit', 'json'] as const;
 
-interface SeriesCliOptions extends KernelOptions {
+interface SeriesCliOptions extends KernelOptions, StatusCliOptions {
   scenarios: string[];
   finalOnly?: boolean;
   each?: boolean;
@@ -27,12 +28,12 @@ interface SeriesCliOptions extends KernelOptions {
 const collect = (value: string, previous: string[]) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 
 export function registerSeries(program: Command): void {
-  addKernelOptions(
+  addStatusOptions(addKernelOptions(
     program
       .command('series')
       .description('apply a patch series to a base tree patch by patch: does each apply, build (new warnings) and pass the scenarios; names the first bad patch')
       .argument('<series>', 'an mbox (as b4 am writes it), a folder of git format-patch files, or a git range A..B of the --kernel checkout'),
-  )
+  ))
     .option('-s, --scenarios <list>', 'scenario files, folders or shipped names, comma-separated or repeated (default: the shipped suite)', collect, [])
     .option('--each', 'build and test after every patch (default)')
     .option('--final-only', 'apply every patch, then build and test once')
@@ -54,6 +55,7 @@ export function registerSeries(program: Command): void {
         // Scenario files are validated before anything is applied or built.
         const scenarios = await loadScenarios(await findScenarioFiles(opts.scenarios));
         const output = resolve(opts.output);
+        const status = liveStatusFor(opts, signal);
         const result = await runSeries({
           series,
           kernel: kernelRequest(opts),
@@ -65,8 +67,10 @@ export function registerSeries(program: Command): void {
           agentFor,
           signal,
           progress: createProgress(),
-          log: (line) => process.stderr.write(`${line}\n`),
-        });
+          // Above the live status's block.
+          log: (line) => status.print(`${line}\n`),
+          reporters: [status],
+        }).finally(() => status.stop());
         await mkdir(output, { recursive: true });
         if (kinds.includes('json')) await writeFile(join(output, 'series.json'), `${JSON.stringify(result, null, 2)}\n`);
         if (kinds.includes('junit')) await writeFile(join(output, 'junit.xml'), seriesToJUnit(result));

@@ -9,7 +9,11 @@ import { decodedLines } from './decoded-stack.ts';
  */
 export interface Reporter {
   scenarioStart?(name: string, description: string): void;
+  /** A step begins (the live status shows it; `step` comes when it has ended). */
+  stepStart?(scenario: string, step: { index: number; total: number; name: string; kind: string }): void;
   step?(scenario: string, step: StepResult): void;
+  /** The scenario starts over in a fresh VM (`--retries`): attempt `attempt` begins. */
+  retry?(scenario: string, attempt: number): void;
   scenarioEnd?(result: ScenarioResult): void;
   /** Something the user should know about the run itself (jobs lowered, a retry). */
   note?(line: string): void;

@@ -41,7 +41,9 @@ export async function clearScenarioDirs(output: string, names: readonly string[]
  */
 export function repeatReporters(reporters: readonly Reporter[], name: string, label: string): Reporter[] {
   return reporters.map((r) => ({
+    stepStart: (_scenario, st) => r.stepStart?.(label, st),
     step: (_scenario, st) => r.step?.(label, st),
+    retry: (_scenario, attempt) => r.retry?.(label, attempt),
     note: (line) => r.note?.(line.startsWith(`${name}: `) ? `${label}: ${line.slice(name.length + 2)}` : line),
   }));
 }

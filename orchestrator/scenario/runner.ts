@@ -325,6 +325,7 @@ async function runWithRetries(
     await rename(dir, aside);
     attempts.push({ ...attemptOf(n, r.result), artifactsDir: aside });
     for (const rep of reporters) rep.note?.(`${scenario.name}: attempt ${n} ended in ${r.result.outcome ?? 'error'}: ${r.result.message ?? ''}; retrying (${n}/${retries})`);
+    for (const rep of reporters) rep.retry?.(scenario.name, n + 1);
   }
 }
 
@@ -434,6 +435,7 @@ async function runOne(
       const st = steps[i] as StepResult;
       const t0 = performance.now();
       st.startMs = Math.round(t0 - started);
+      for (const r of reporters) r.stepStart?.(scenario.name, { index: i, total: steps.length, name: st.name, kind: st.kind });
       try {
         // A step whose requirement this boot's kernel lacks is skipped with the reason (the
         // finally below reports it), never run and never passed.

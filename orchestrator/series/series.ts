@@ -106,6 +106,8 @@ export interface SeriesOptions {
   log?: (line: string) => void;
   /** Build progress (a cold build takes minutes). */
   progress?: Progress;
+  /** More reporters for every scenario run (the CLI's live status). */
+  reporters?: readonly Reporter[];
   signal?: AbortSignal;
 }
 
@@ -316,7 +318,7 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
       kernel: req,
       accel: opts.accel ?? 'auto',
       output,
-      reporters: [line],
+      reporters: [line, ...(opts.reporters ?? [])],
       agentFor: opts.agentFor,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
