@@ -11,7 +11,7 @@ export {
 } from './kernel/build.ts';
 export { parseKernelSpec, DEFAULT_KERNEL_SPEC, type KernelSpec } from './kernel/spec.ts';
 export { resolveSource, type SourceTree } from './kernel/source.ts';
-export { createProgress, type Progress } from './report/progress.ts';
+export { createProgress, type Progress } from './log/progress.ts';
 export { startMachine, type Machine, type MachineOptions } from './machine/start.ts';
 export { loadKexec, fireKexec, type KexecOptions, type KexecResult } from './machine/kexec.ts';
 export { writeSshAccess } from './machine/ssh-config.ts';

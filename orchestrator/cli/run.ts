@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
 import { loadBaseline, storeInHistory, type Baseline } from '../report/baseline.ts';
 import { consoleReporter, summaryLine, type Reporter } from '../report/console-reporter.ts';
-import { createProgress } from '../report/progress.ts';
+import { createProgress } from '../log/progress.ts';
 import type { RunResult } from '../report/results.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { parseReporters, REPORTERS, writeReports } from '../report/write-reports.ts';

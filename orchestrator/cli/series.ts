@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
-import { createProgress } from '../report/progress.ts';
+import { createProgress } from '../log/progress.ts';
 import { parseReporters } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';

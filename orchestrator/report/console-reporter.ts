@@ -1,6 +1,6 @@
 import { formatComparison } from './baseline.ts';
 import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
-import { formatSeconds } from './progress.ts';
+import { formatSeconds } from '../log/progress.ts';
 import { decodedLines } from './decoded-stack.ts';
 
 /**

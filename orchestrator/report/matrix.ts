@@ -3,7 +3,7 @@
 
 import { specLabel, type MatrixCell, type MatrixResult } from '../scenario/matrix.ts';
 import { xmlEscape } from './junit.ts';
-import { formatSeconds } from './progress.ts';
+import { formatSeconds } from '../log/progress.ts';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
 

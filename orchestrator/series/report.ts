@@ -1,5 +1,5 @@
 import { xmlEscape } from '../report/junit.ts';
-import { formatSeconds } from '../report/progress.ts';
+import { formatSeconds } from '../log/progress.ts';
 import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from './series.ts';
 
 const MARK: Record<PatchResult['outcome'], string> = {

@@ -4,7 +4,7 @@ import { HandoverError, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import type { Machine } from '../machine/start.ts';
 import type { Reporter } from '../report/console-reporter.ts';
-import { createProgress, formatSeconds, type Progress } from '../report/progress.ts';
+import { createProgress, formatSeconds, type Progress } from '../log/progress.ts';
 import type { RunResult } from '../report/results.ts';
 import type { AgentPort } from '../scenario/agent-port.ts';
 import type { Scenario } from '../scenario/load.ts';
