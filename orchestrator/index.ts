@@ -43,12 +43,12 @@ export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts'
 export { runScenarios, planJobs, RETRIED_OUTCOMES, type RunOptions } from './scenario/runner.ts';
 export { parseShard, shardOf, suiteOrder, type Shard } from './scenario/shard.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';
-export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './report/results.ts';
-export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './report/baseline.ts';
+export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './scenario/results.ts';
+export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './scenario/baseline.ts';
 export { mergeRuns, readMergeInputs, type MergeInput } from './report/merge.ts';
 export { writeReports, REPORTERS } from './report/write-reports.ts';
 export { toHtml, htmlReport, collectArtifacts, type HtmlOptions, type ScenarioArtifacts } from './report/html.ts';
-export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './report/timeline.ts';
+export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './scenario/timeline.ts';
 export {
   runMatrix,
   orderedPairs,
@@ -64,5 +64,5 @@ export { readSeries, type Series, type Patch } from './series/parse.ts';
 export { openScratchTree, makeThrowawayRepo, type ScratchTree } from './series/scratch.ts';
 export { applyPatch, diagnoseApply, type ApplyResult, type ApplyFailure } from './series/apply.ts';
 export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } from './series/warnings.ts';
-export { formatSeriesTable, seriesToJUnit } from './series/report.ts';
+export { formatSeriesTable, seriesToJUnit } from './report/series.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';

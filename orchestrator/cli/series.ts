@@ -7,7 +7,7 @@ import { parseReporters } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
-import { formatSeriesTable, seriesToJUnit } from '../series/report.ts';
+import { formatSeriesTable, seriesToJUnit } from '../report/series.ts';
 import { runSeries, seriesExitCode } from '../series/series.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';

@@ -1,6 +1,6 @@
 import { stripVTControlCharacters } from 'node:util';
 import { decodedLines } from './decoded-stack.ts';
-import { isFlaky, type RunResult, type ScenarioResult } from './results.ts';
+import { isFlaky, type RunResult, type ScenarioResult } from '../scenario/results.ts';
 
 // XML 1.0 cannot carry most control characters, and console logs are full of them.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { probeKhoCapabilities, unmetRequirement, type KhoCapabilities, type Requirement } from '../kho/caps.ts';
 import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
 import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
-import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
+import { flattenKtap, parseKtap } from './ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
 import { createHash } from 'node:crypto';
 import { memfdContents, PATTERN_PAGE } from '../guest/agent-protocol.ts';

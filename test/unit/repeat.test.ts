@@ -8,14 +8,14 @@ import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from '../../orchestrator/cli/program.ts';
 import { exitCodeFor } from '../../orchestrator/cli/run.ts';
-import { compareRuns } from '../../orchestrator/report/baseline.ts';
+import { compareRuns } from '../../orchestrator/scenario/baseline.ts';
 import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
 import { toHtml } from '../../orchestrator/report/html.ts';
 import { toJUnit } from '../../orchestrator/report/junit.ts';
 import { toKtap } from '../../orchestrator/report/ktap.ts';
-import { parseKtap } from '../../orchestrator/report/ktap-parse.ts';
+import { parseKtap } from '../../orchestrator/scenario/ktap-parse.ts';
 import { mergeRuns, readMergeInputs } from '../../orchestrator/report/merge.ts';
-import { isFlaky, summarize, type RunResult, type ScenarioResult } from '../../orchestrator/report/results.ts';
+import { isFlaky, summarize, type RunResult, type ScenarioResult } from '../../orchestrator/scenario/results.ts';
 import { writeReports } from '../../orchestrator/report/write-reports.ts';
 import { aggregateRepeats, repeatPlan, RepeatTally, type RepeatRun } from '../../orchestrator/scenario/repeat.ts';
 

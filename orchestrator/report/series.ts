@@ -1,6 +1,6 @@
-import { xmlEscape } from '../report/junit.ts';
+import { xmlEscape } from './junit.ts';
 import { formatSeconds } from '../log/progress.ts';
-import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from './series.ts';
+import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from '../series/series.ts';
 
 const MARK: Record<PatchResult['outcome'], string> = {
   good: 'good',
