@@ -323,7 +323,7 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
   } catch (err) {
     // A scenario's own profile or config is built inside the runner: its failure lands here.
     if (!(err instanceof HandoverError)) throw err;
-    const status = err.outcome === 'build-failed' || err.outcome.startsWith('config-') ? 'failed' : 'error';
+    const status = OUTCOMES[err.outcome].class === 'build' ? 'failed' : 'error';
     return {
       passed: 0,
       failed: status === 'failed' ? 1 : 0,
