@@ -208,7 +208,11 @@ async function benchSuite(work) {
     await execa('node', ['bin/handover.js', 'run', '--jobs', String(jobs), '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false, cwd });
     const secs = (performance.now() - t) / 1000;
     const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
-    return { secs, statuses: res.scenarios.map((x) => `${x.name}:${x.status}`).sort().join(' '), summary: res.summary, scenarios: res.scenarios.length };
+    // Scenario time summed over the suite (what --jobs divides) and the longest, to see where it goes.
+    const byTime = [...res.scenarios].sort((x, y) => (y.durationMs ?? 0) - (x.durationMs ?? 0));
+    const scenarioSecs = byTime.reduce((n, x) => n + (x.durationMs ?? 0), 0) / 1000;
+    const longest = byTime.slice(0, 4).map((x) => `${x.name} ${((x.durationMs ?? 0) / 1000).toFixed(0)}`).join(', ');
+    return { secs, scenarioSecs, longest, statuses: res.scenarios.map((x) => `${x.name}:${x.status}`).sort().join(' '), summary: res.summary, scenarios: res.scenarios.length };
   };
   if (only === 'suite-j2') {
     // --before DIR: that checkout's suite alternately with this one, --pairs N rounds (default 1),
@@ -227,8 +231,8 @@ async function benchSuite(work) {
       }
       const ratio = median(a.map((r) => r.secs)) / median(b.map((r) => r.secs));
       console.log(`\nshipped suite at --jobs 2, ${rounds} round(s) alternating: this checkout ${a[0].scenarios} scenarios (${a.map((r) => r.summary.passed).join('/')} passed), ${before} ${b[0].scenarios} (${b.map((r) => r.summary.passed).join('/')} passed)`);
-      record('suite --jobs 2, before', median(b.map((r) => r.secs)), undefined, `${before}: ${b.map((r) => r.secs.toFixed(1)).join(' ')}`);
-      record('suite --jobs 2', median(a.map((r) => r.secs)), undefined, `ratio ${ratio.toFixed(2)} (issue 11: <= 1.5); target <= 60 s; each: ${a.map((r) => r.secs.toFixed(1)).join(' ')}`);
+      record('suite --jobs 2, before', median(b.map((r) => r.secs)), undefined, `${before}: ${b.map((r) => r.secs.toFixed(1)).join(' ')}; scenario time ${median(b.map((r) => r.scenarioSecs)).toFixed(0)} s`);
+      record('suite --jobs 2', median(a.map((r) => r.secs)), undefined, `ratio ${ratio.toFixed(2)} (issue 11: <= 1.5); target <= 60 s; each: ${a.map((r) => r.secs.toFixed(1)).join(' ')}; scenario time ${median(a.map((r) => r.scenarioSecs)).toFixed(0)} s; longest: ${a[0].longest}`);
       return undefined;
     }
     const j2 = await run(2);

@@ -43,6 +43,9 @@ export { loadScenarios, parseScenario, type Scenario } from './scenario/load.ts'
 export { runScenarios, planJobs, RETRIED_OUTCOMES, type RunOptions } from './scenario/runner.ts';
 export { parseShard, shardOf, suiteOrder, type Shard } from './scenario/shard.ts';
 export { scenarioJsonSchema } from './scenario/schema.ts';
+export { findProjectFile, loadProjectFile, parseProjectFile, PROJECT_FILE, type ProjectFile } from './project/load.ts';
+export { projectJsonSchema, ProjectFileSchema, type ProjectSettings } from './project/schema.ts';
+export { defaultsLayer, projectLayer, mergeSettings, valuesOf, formatSettings, type RunSettings, type Resolved, type Layer } from './project/settings.ts';
 export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './scenario/results.ts';
 export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './scenario/baseline.ts';
 export { mergeRuns, readMergeInputs, type MergeInput } from './report/merge.ts';
@@ -66,3 +69,4 @@ export { applyPatch, diagnoseApply, type ApplyResult, type ApplyFailure } from '
 export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } from './series/warnings.ts';
 export { formatSeriesTable, seriesToJUnit } from './report/series.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';
+export { runSuite, loadSuite, exitCodeFor, type SuiteOptions } from './suite.ts';

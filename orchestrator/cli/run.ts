@@ -1,13 +1,16 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { OUTCOMES } from '../errors.ts';
 import { loadBaseline, storeInHistory, type Baseline } from '../scenario/baseline.ts';
 import { consoleReporter, summaryLine, type Reporter } from '../report/console-reporter.ts';
 import { createProgress } from '../log/progress.ts';
 import type { RunResult } from '../scenario/results.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
-import { parseReporters, REPORTERS, writeReports } from '../report/write-reports.ts';
+import { PROJECT_FILE } from '../project/load.ts';
+import { projectJsonSchema } from '../project/schema.ts';
+import { formatSettings, valuesOf } from '../project/settings.ts';
+import { REPORTERS, writeReports } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';
@@ -15,9 +18,11 @@ import { runScenarios } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { parseShard, shardOf, suiteOrder, type Shard } from '../scenario/shard.ts';
 import { addKernelOptions, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
+import { projectFor, runSettings, type ProjectCliOptions } from './project.ts';
 import { runCommand } from './run-command.ts';
 
-interface RunCliOptions extends Omit<KernelOptions, 'jobs'> {
+interface RunCliOptions extends Omit<KernelOptions, 'jobs'>, ProjectCliOptions {
+  printConfig?: boolean;
   reporter: string;
   output: string;
   accel: 'auto' | 'kvm' | 'tcg';
@@ -81,49 +86,55 @@ export function registerRun(program: Command): void {
     .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
     .option('--history <dir>', "also store this run's results.json there, named by its start time")
     .option('--kexec-into <spec>', 'kexec into another kernel (built with the same profiles and config); wins over a scenario’s kexec_into')
-    .action((args: string[], opts: RunCliOptions) =>
+    .option('--project <file>', 'use this project file instead of the nearest handover.yaml from the current directory up')
+    .option('--no-project', 'use no project file')
+    .option('--print-config', 'print the settings this run would use and where each comes from (default, handover.yaml:LINE, --option), then exit')
+    .action((args: string[], opts: RunCliOptions, cmd: Command) =>
       runCommand(async (signal) => {
-        const { kinds, bad } = parseReporters(opts.reporter);
-        if (bad !== undefined) {
-          process.stderr.write(`handover: usage-error: --reporter ${bad}: expected some of ${REPORTERS.join(', ')}\n`);
-          return OUTCOMES['usage-error'].exit;
-        }
         // Everything is validated before anything starts.
+        const project = await projectFor(opts, process.cwd());
+        const settings = runSettings(cmd, args, project);
+        if (opts.printConfig === true) {
+          process.stdout.write(`# project file: ${project === undefined ? `none (no ${PROJECT_FILE} from ${process.cwd()} up)` : project.file}\n${formatSettings(settings)}`);
+          return OUTCOMES.passed.exit;
+        }
+        const s = valuesOf(settings);
+        const kinds = s.reporters;
         if (opts.kexecInto !== undefined) parseKernelSpec(opts.kexecInto, '--kexec-into');
-        const all = await loadScenarios(await findScenarioFiles(args));
+        const all = await loadScenarios(await findScenarioFiles(s.scenarios));
         const baseline = await baselineFor(opts.baseline);
         const scenarios = opts.shard === undefined ? all : shardOf(all, opts.shard);
         if (opts.shard !== undefined && scenarios.length === 0) {
           process.stderr.write(`shard ${opts.shard.index}/${opts.shard.total}: no scenarios in this shard (${all.length} in all): writing empty reports\n`);
         }
-        const output = resolve(opts.output);
+        const output = resolve(s.output);
         const reporters: Reporter[] = [fileReporter(output, kinds)];
         // One VM per CPU unless asked: each TCG guest keeps one core busy (planJobs caps it by memory).
-        const jobs = opts.jobs ?? availableParallelism();
+        const jobs = s.jobs ?? availableParallelism();
         if (kinds.includes('console')) reporters.unshift(consoleReporter(process.stderr, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
         const run = await runScenarios({
           scenarios,
           // A cold kernel build takes minutes: show it like `kernel build` does.
           // --jobs is the VM count here: make's parallelism is --build-jobs (default: the CPU count).
-          kernel: { ...kernelRequest({ ...opts, jobs: opts.buildJobs }), progress: createProgress() },
-          accel: opts.accel,
+          kernel: { ...kernelRequest({ kernel: s.kernel, config: s.config, profile: s.profiles, ccache: s.ccache, jobs: s.build_jobs }), progress: createProgress() },
+          accel: s.accel,
           output,
           reporters,
           agentFor,
           signal,
           jobs,
-          retries: opts.retries,
+          retries: s.retries,
           strictXfail: opts.strictXfail === true,
           // The shipped suite builds one kernel: what needs another profile runs when asked for.
-          deferProfiles: args.length === 0,
+          deferProfiles: s.scenarios.length === 0,
           repeat: opts.repeat,
           ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
           ...(baseline === undefined ? {} : { baseline }),
           ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
-            ...(opts.append === undefined ? {} : { append: opts.append }),
-            ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
+            ...(s.append === undefined ? {} : { append: s.append }),
+            ...(s.kexec_append === undefined ? {} : { kexecAppend: s.kexec_append }),
           },
         });
         // A plain closing line that CI systems read (the console reporter already printed it).
@@ -139,8 +150,9 @@ export function registerRun(program: Command): void {
 export function registerSchema(program: Command): void {
   program
     .command('schema')
-    .description('print the JSON Schema of scenario files (scenarios/scenario.schema.json)')
-    .action(() => {
-      process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+    .description('print the JSON Schema of scenario files (scenarios/scenario.schema.json) or of handover.yaml (handover.schema.json)')
+    .addArgument(new Argument('[kind]', 'scenario (the default) or project (handover.yaml)').choices(['scenario', 'project']).default('scenario'))
+    .action((kind: 'scenario' | 'project') => {
+      process.stdout.write(`${JSON.stringify(kind === 'project' ? projectJsonSchema() : scenarioJsonSchema(), null, 2)}\n`);
     });
 }

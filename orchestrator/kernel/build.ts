@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
 import { markUsed } from '../host/cache-store.ts';
 import { acquireLock } from '../host/lock.ts';
@@ -19,6 +18,7 @@ import {
   PROFILES,
   type MergedConfig,
 } from './fragments.ts';
+import { runGroup } from '../host/process-group.ts';
 import { buildTreeRoot, prepareBuildTree, type BuildTree } from './build-tree.ts';
 import { parseDotConfig } from './kconfig.ts';
 import { firstErrors, kbuildStep } from './make-log.ts';
@@ -175,12 +175,10 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
   const make = async (args: string[], phase: string, onLine?: (l: string) => void): Promise<void> => {
     commands.push(['make', ...args].join(' '));
     log.write(`$ make ${args.join(' ')}\n`);
-    const child = execa('make', args, {
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
+    // make and its compilers are one process group, killed as one on an abort (process-group.ts).
+    const child = runGroup('make', args, {
       env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'handover', KBUILD_BUILD_HOST: 'handover', CCACHE_STATSLOG: statsLog },
-      ...(ctx.req.signal === undefined ? {} : { cancelSignal: ctx.req.signal }),
+      ...(ctx.req.signal === undefined ? {} : { signal: ctx.req.signal }),
     });
     const feed = (chunk: Buffer) => {
       log.write(chunk);
@@ -189,7 +187,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     child.stdout.on('data', feed);
     child.stderr.on('data', feed);
     const r = await child;
-    if (r.isCanceled) throw new HandoverError('interrupted', `${phase} was interrupted`);
+    if (ctx.req.signal?.aborted === true) throw new HandoverError('interrupted', `${phase} was interrupted`);
     if (r.exitCode !== 0) {
       await new Promise((res) => log.end(res));
       const text = await readFile(logPath, 'utf8');

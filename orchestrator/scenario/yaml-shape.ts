@@ -1,6 +1,6 @@
 import { isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
 
-// What a scenario file may not use, found on the YAML AST before it becomes data: each of these
+// What a scenario file (or handover.yaml) may not use, found on the YAML AST before it becomes data: each of these
 // would otherwise end as an exception inside the yaml library (an alias with no anchor, a cycle),
 // or silently as something other than what was written (a mapping as a key, a merge, a binary).
 
@@ -13,7 +13,7 @@ export interface ShapeProblem {
 const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
 
 /** Call only when nestingProblem() found none: visit() recurses. */
-export function yamlShapeProblems(doc: Document): ShapeProblem[] {
+export function yamlShapeProblems(doc: Document, kind = 'scenario files'): ShapeProblem[] {
   const problems: ShapeProblem[] = [];
   const add = (node: { range?: readonly [number, number, number] | null } | null | undefined, fallback: number, message: string): void => {
     problems.push({ offset: node?.range?.[0] ?? fallback, message });
@@ -34,7 +34,7 @@ export function yamlShapeProblems(doc: Document): ShapeProblem[] {
       if (key === null || (isScalar(key) && key.value === null && !key.source)) {
         add(isNode(key) ? key : isNode(pair.value) ? pair.value : null, at, 'a mapping key is missing');
       } else if (isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<')) && key.type === 'PLAIN') {
-        add(key, at, 'merge keys (<<) are not supported in scenario files: write the fields out');
+        add(key, at, `merge keys (<<) are not supported in ${kind}: write the fields out`);
       } else if (isCollection(key) || isAlias(key)) {
         add(key, at, `a key must be a plain value, not ${isAlias(key) ? 'an alias' : isSeq(key) ? 'a sequence' : 'a mapping'}`);
       }
@@ -42,7 +42,7 @@ export function yamlShapeProblems(doc: Document): ShapeProblem[] {
     Node(_key, node) {
       if (node.anchor !== undefined) anchors.set(node.anchor, node);
       if (node.tag !== undefined && !CORE_TAGS.has(node.tag)) {
-        add(node, 0, `tag ${node.tag.replace('tag:yaml.org,2002:', '!!')} is not supported in scenario files`);
+        add(node, 0, `tag ${node.tag.replace('tag:yaml.org,2002:', '!!')} is not supported in ${kind}`);
       }
     },
   });

@@ -21,4 +21,4 @@ export {
   type CrashKind,
 } from './crash-catalogue.ts';
 export { QmpClient, QmpError, type QmpEvent } from './qmp.ts';
-export { liveQemuPids } from './process-registry.ts';
+export { liveQemuPids } from '../host/process-registry.ts';

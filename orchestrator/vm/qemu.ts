@@ -7,12 +7,13 @@
 // Only an interactive console (`serial: 'socket'`) needs a socket, for the keys typed into it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import { registerQemu } from './process-registry.ts';
+import { registerQemu } from '../host/process-registry.ts';
+import { findSetpriv } from '../host/process-group.ts';
 import { tailSerialLog } from './serial-tail.ts';
 import { QmpClient } from './qmp.ts';
 
@@ -71,27 +72,6 @@ export function qemuArgs(i: QemuArgsInput): string[] {
 export function parseUsernetPort(text: string): number | undefined {
   const m = /HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)\s+\S+\s+22\b/.exec(text);
   return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-let setprivPath: string | null | undefined;
-
-/** `setpriv` (util-linux) if found: it makes the kernel SIGKILL QEMU when we die, even by SIGKILL. */
-export function findSetpriv(): string | undefined {
-  if (setprivPath === undefined) {
-    setprivPath = null;
-    if (process.platform === 'linux') {
-      for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
-        try {
-          accessSync(join(dir, 'setpriv'), constants.X_OK);
-          setprivPath = join(dir, 'setpriv');
-          break;
-        } catch {
-          // next
-        }
-      }
-    }
-  }
-  return setprivPath ?? undefined;
 }
 
 /**

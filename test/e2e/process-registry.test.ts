@@ -1,4 +1,4 @@
-// The exit/signal sweep of orchestrator/vm/process-registry.ts, on its own: a node child registers
+// The exit/signal sweep of orchestrator/host/process-registry.ts, on its own: a node child registers
 // a plain `sleep` (spawned WITHOUT setpriv, so nothing but the registry can kill it), then ends in
 // one of the ways the registry must cover. A surviving `sleep` would be orphaned to init.
 
@@ -38,7 +38,7 @@ async function runChild(ending: Ending, extra = ''): Promise<{
     import { spawn } from 'node:child_process';
     import { createServer } from 'vite';
     const server = await createServer({ logLevel: 'error', server: { middlewareMode: true, hmr: false }, appType: 'custom', optimizeDeps: { noDiscovery: true, include: [] } });
-    const { registerQemu } = await server.ssrLoadModule('/orchestrator/vm/process-registry.ts');
+    const { registerQemu } = await server.ssrLoadModule('/orchestrator/host/process-registry.ts');
     await server.close();
     const sleep = spawn('sleep', ['1000'], { stdio: 'ignore' });
     registerQemu(sleep.pid);

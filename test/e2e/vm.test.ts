@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
 import { chooseAccel, TCG_ARGS, type AccelChoice } from '../../orchestrator/vm/accel.ts';
-import { liveQemuPids } from '../../orchestrator/vm/process-registry.ts';
+import { liveQemuPids } from '../../orchestrator/host/process-registry.ts';
 import { bootVm } from '../../orchestrator/vm/vm.ts';
 import {
   MARKER_THEN_POWEROFF,

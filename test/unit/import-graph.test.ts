@@ -26,6 +26,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['scenario/'],
   ['series/'],
   ['report/'],
+  // What a run is, put together: handover.yaml's settings, and handover run as a function.
+  ['project/', 'suite.ts'],
   ['index.ts'],
   ['cli.ts', 'cli/'],
 ];

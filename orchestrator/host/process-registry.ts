@@ -1,4 +1,4 @@
-// Every live QEMU this process started, so none outlives us. Three layers:
+// Every live QEMU (and make's process group) this process started, so none outlives us. Three layers:
 //  - `setpriv --pdeathsig KILL` (qemu.ts) covers SIGKILL of this process, which no handler can see;
 //  - here: 'exit', uncaught errors, and SIGINT/SIGTERM/SIGHUP kill every registered QEMU at once;
 //  - `Vm.stop()` is the normal, graceful path.
@@ -8,10 +8,12 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 type Sig = (typeof SIGNALS)[number];
 
 const live = new Set<number>();
+// Process groups by leader pid (negative to kill): make and every compiler under it.
+const groups = new Set<number>();
 let installed = false;
 
 function killAll(): void {
-  for (const pid of live) {
+  for (const pid of [...live, ...[...groups].map((g) => -g)]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -19,6 +21,7 @@ function killAll(): void {
     }
   }
   live.clear();
+  groups.clear();
 }
 
 function onSignal(sig: Sig): void {
@@ -59,7 +62,17 @@ export function registerQemu(pid: number): () => void {
   install();
   return () => {
     live.delete(pid);
-    if (live.size === 0) uninstall();
+    if (live.size === 0 && groups.size === 0) uninstall();
+  };
+}
+
+/** Registers a process group (its leader's pid) to be killed as a whole; returns the unregister. */
+export function registerProcessGroup(leader: number): () => void {
+  groups.add(leader);
+  install();
+  return () => {
+    groups.delete(leader);
+    if (live.size === 0 && groups.size === 0) uninstall();
   };
 }
 

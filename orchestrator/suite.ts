@@ -1,0 +1,87 @@
+// `handover run` as a function: scenarios found and loaded, the kernel built (or found in the
+// cache), the scenarios run on their machines, the report files written. The CLI is this plus
+// options, the console reporter and an exit code; a program gets the same run from the package.
+
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { OUTCOMES } from './errors.ts';
+import type { KernelBuildRequest } from './kernel/build.ts';
+import type { Baseline } from './scenario/baseline.ts';
+import type { RunResult } from './scenario/results.ts';
+import { writeReports } from './report/write-reports.ts';
+import { agentFor } from './scenario/agent-binding.ts';
+import { findScenarioFiles } from './scenario/discover.ts';
+import { loadScenarios, type Scenario } from './scenario/load.ts';
+import type { Reporter } from './report/console-reporter.ts';
+import { runScenarios, type RunOptions } from './scenario/runner.ts';
+import { shardOf, suiteOrder, type Shard } from './scenario/shard.ts';
+
+export interface SuiteOptions {
+  /** Scenario files, folders or names of shipped scenarios; none: the shipped suite. */
+  scenarios?: readonly string[];
+  /** The kernel under test (default: the embedded default, Debian's linux-source-7.3). */
+  kernel?: KernelBuildRequest;
+  accel?: RunOptions['accel'];
+  /** Results and artifacts go here (made absolute). */
+  output: string;
+  /** Report files to write when the run ends: junit, json, ktap, html (default json). */
+  reports?: readonly string[];
+  /** Called as scenarios start and end (the CLI's console reporter and live status). */
+  reporters?: readonly Reporter[];
+  /** VMs at once (default: the CPU count; lowered to what CPUs and memory allow). */
+  jobs?: number;
+  retries?: number;
+  repeat?: number;
+  strictXfail?: boolean;
+  /** Only shard index/total of the scenarios (a split by name: merge the shards' results). */
+  shard?: Shard;
+  baseline?: Baseline;
+  kexecInto?: string;
+  overrides?: RunOptions['overrides'];
+  signal?: AbortSignal;
+}
+
+/** The scenarios a suite run takes, loaded and validated (every problem at file:line:col) before anything starts. */
+export async function loadSuite(args: readonly string[] = []): Promise<Scenario[]> {
+  return loadScenarios(await findScenarioFiles(args));
+}
+
+export async function runSuite(o: SuiteOptions): Promise<RunResult> {
+  const args = o.scenarios ?? [];
+  const all = await loadSuite(args);
+  const scenarios = o.shard === undefined ? all : shardOf(all, o.shard);
+  const output = resolve(o.output);
+  const reports = o.reports ?? ['json'];
+  const fileReporter: Reporter = {
+    async runEnd(run: RunResult) {
+      await writeReports(output, run, reports);
+    },
+  };
+  return runScenarios({
+    scenarios,
+    ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
+    ...(o.accel === undefined ? {} : { accel: o.accel }),
+    output,
+    reporters: [...(o.reporters ?? []), fileReporter],
+    agentFor,
+    // One VM per CPU unless asked: each TCG guest keeps one core busy (planJobs caps it by memory).
+    jobs: o.jobs ?? availableParallelism(),
+    ...(o.retries === undefined ? {} : { retries: o.retries }),
+    ...(o.repeat === undefined ? {} : { repeat: o.repeat }),
+    strictXfail: o.strictXfail === true,
+    // The shipped suite builds one kernel: what needs another profile runs when asked for.
+    deferProfiles: args.length === 0,
+    ...(o.shard === undefined ? {} : { shard: { ...o.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
+    ...(o.baseline === undefined ? {} : { baseline: o.baseline }),
+    ...(o.kexecInto === undefined ? {} : { kexecInto: o.kexecInto }),
+    ...(o.overrides === undefined ? {} : { overrides: o.overrides }),
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
+  });
+}
+
+/** 0 when everything passed, 1 on a failure (a flaky scenario is one), else the first infrastructure error's code. */
+export function exitCodeFor(run: RunResult): number {
+  if (run.summary.failed > 0) return 1;
+  const infra = run.scenarios.find((r) => r.status === 'error');
+  return infra === undefined ? 0 : OUTCOMES[infra.outcome ?? 'vm-failed'].exit;
+}
