@@ -11,7 +11,7 @@ export {
 } from './kernel/build.ts';
 export { parseKernelSpec, DEFAULT_KERNEL_SPEC, type KernelSpec } from './kernel/spec.ts';
 export { resolveSource, type SourceTree } from './kernel/source.ts';
-export { createProgress, type Progress } from './report/progress.ts';
+export { createProgress, type Progress } from './log/progress.ts';
 export { createLiveStatus, type LiveStatus, type LiveStatusOptions } from './log/live-status.ts';
 export { startMachine, type Machine, type MachineOptions } from './machine/start.ts';
 export { loadKexec, fireKexec, type KexecOptions, type KexecResult } from './machine/kexec.ts';
@@ -47,12 +47,12 @@ export { scenarioJsonSchema } from './scenario/schema.ts';
 export { findProjectFile, loadProjectFile, parseProjectFile, PROJECT_FILE, type ProjectFile } from './project/load.ts';
 export { projectJsonSchema, ProjectFileSchema, type ProjectSettings } from './project/schema.ts';
 export { defaultsLayer, projectLayer, mergeSettings, valuesOf, formatSettings, type RunSettings, type Resolved, type Layer } from './project/settings.ts';
-export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './report/results.ts';
-export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './report/baseline.ts';
+export type { RunResult, ScenarioResult, StepResult, Attempt, Comparison, ComparisonClass, KernelSummary } from './scenario/results.ts';
+export { loadBaseline, compareRuns, storeInHistory, readResults, type Baseline } from './scenario/baseline.ts';
 export { mergeRuns, readMergeInputs, type MergeInput } from './report/merge.ts';
 export { writeReports, REPORTERS } from './report/write-reports.ts';
 export { toHtml, htmlReport, collectArtifacts, type HtmlOptions, type ScenarioArtifacts } from './report/html.ts';
-export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './report/timeline.ts';
+export { scenarioTimeline, phaseOfStep, type TimelinePhase, type PhaseKind } from './scenario/timeline.ts';
 export {
   runMatrix,
   orderedPairs,
@@ -68,6 +68,6 @@ export { readSeries, type Series, type Patch } from './series/parse.ts';
 export { openScratchTree, makeThrowawayRepo, type ScratchTree } from './series/scratch.ts';
 export { applyPatch, diagnoseApply, type ApplyResult, type ApplyFailure } from './series/apply.ts';
 export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } from './series/warnings.ts';
-export { formatSeriesTable, seriesToJUnit } from './series/report.ts';
+export { formatSeriesTable, seriesToJUnit } from './report/series.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';
 export { runSuite, loadSuite, exitCodeFor, type SuiteOptions } from './suite.ts';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { privateTempDir } from '../paths.ts';
 import { consoleReporter } from '../report/console-reporter.ts';
-import { createProgress } from '../report/progress.ts';
+import { createProgress } from '../log/progress.ts';
 import { agentFor } from '../scenario/agent-binding.ts';
 import { findScenarioFiles } from '../scenario/discover.ts';
 import { loadScenarios } from '../scenario/load.ts';

@@ -4,7 +4,7 @@ import { HandoverError } from '../errors.ts';
 import { buildKernel } from '../kernel/build.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import { writeSshAccess } from '../machine/ssh-config.ts';
-import { createProgress, formatSeconds } from '../report/progress.ts';
+import { createProgress, formatSeconds } from '../log/progress.ts';
 import { addKernelOptions, addMachineOptions, kernelRequest, positiveInt, type KernelOptions, type MachineCliOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 

@@ -5,7 +5,7 @@ import { OUTCOMES, usageError } from '../errors.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { PROFILES } from '../kernel/fragments.ts';
 import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
-import { createProgress } from '../report/progress.ts';
+import { createProgress } from '../log/progress.ts';
 import { formatMatrix, matrixToJUnit } from '../report/matrix.ts';
 import { parseReporters } from '../report/write-reports.ts';
 import { agentFor } from '../scenario/agent-binding.ts';

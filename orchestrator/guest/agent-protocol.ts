@@ -379,6 +379,17 @@ const OK_FIELDS: { readonly [O in Op]: Readonly<Record<string, Kind>> } = {
   'bulk-retrieve': { nofile: 'number', sessionsDone: 'number', filesDone: 'number', ms: 'number' },
 };
 
+/** A request's op the agent knows (the `agent` step takes the op from YAML). */
+export function isOp(s: unknown): s is Op {
+  return typeof s === 'string' && Object.hasOwn(OK_FIELDS, s);
+}
+
+const SEAL_NAMES: ReadonlySet<string> = new Set<SealName>(['seal', 'shrink', 'grow', 'write', 'future-write', 'exec']);
+
+export function isSealName(s: string): s is SealName {
+  return SEAL_NAMES.has(s);
+}
+
 const FAIL_FIELDS: Readonly<Record<string, Kind>> = { errno: 'string', errnoValue: 'number', call: 'string', message: 'string' };
 
 function fits(kind: Kind, v: unknown): boolean {

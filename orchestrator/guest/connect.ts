@@ -51,13 +51,24 @@ export class ConnectError extends Error {
   readonly level: string | undefined;
   /** Which per-attempt limit ran out, if one did. */
   readonly timeout: 'banner' | 'handshake' | null;
-  constructor(kind: ConnectFailureKind, message: string, level: string | undefined, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
+  constructor(kind: ConnectFailureKind, message: string, level: string | undefined, opts: { timeout?: 'banner' | 'handshake'; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ConnectError';
     this.kind = kind;
     this.level = level;
-    this.timeout =
-      level !== 'client-timeout' ? null : message.startsWith('Timed out while waiting for handshake') ? 'handshake' : 'banner';
+    this.timeout = opts.timeout ?? null;
+  }
+}
+
+/**
+ * The retry deadline ran out while the guest only failed transiently (no banner, a slow
+ * handshake): it may still come up, unlike an auth or host-key failure. A class of its own so
+ * callers tell the two apart by type, not by the message's words.
+ */
+export class SshNotReadyError extends HandoverError {
+  constructor(message: string, opts: { evidence: readonly string[]; cause: unknown }) {
+    super('ssh-failed', message, opts);
+    this.name = 'SshNotReadyError';
   }
 }
 
@@ -66,14 +77,14 @@ export function openWithBanner(port: number, timeoutMs: number): Promise<Socket>
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: '127.0.0.1', port });
     let settled = false;
-    const fail = (message: string, level: string): void => {
+    const fail = (message: string, level: string, timeout?: 'banner'): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       sock.destroy();
-      reject(new ConnectError('transient', message, level));
+      reject(new ConnectError('transient', message, level, timeout === undefined ? {} : { timeout }));
     };
-    const timer = setTimeout(() => fail(`no SSH banner within ${timeoutMs} ms`, 'client-timeout'), timeoutMs);
+    const timer = setTimeout(() => fail(`no SSH banner within ${timeoutMs} ms`, 'client-timeout', 'banner'), timeoutMs);
     sock.once('data', (chunk: Buffer) => {
       if (settled) return;
       settled = true;
@@ -136,12 +147,14 @@ export async function connectOnce(endpoint: SshEndpoint, tuning: ConnectTuning =
 function classify(err: Error, hostKeyRejected: boolean): ConnectError {
   const level = (err as { level?: string }).level;
   if (hostKeyRejected) {
-    return new ConnectError('host-key', 'the guest presented a host key other than the run\'s pinned key', level, err);
+    return new ConnectError('host-key', 'the guest presented a host key other than the run\'s pinned key', level, { cause: err });
   }
   if (level === 'client-authentication') {
-    return new ConnectError('auth', `authentication failed: ${err.message}`, level, err);
+    return new ConnectError('auth', `authentication failed: ${err.message}`, level, { cause: err });
   }
-  return new ConnectError('transient', err.message, level, err);
+  // Before 'ready' the only timeout ssh2 reports (level client-timeout) is its readyTimeout: the
+  // banner wait is openWithBanner's, and keepalive starts after the handshake.
+  return new ConnectError('transient', err.message, level, level === 'client-timeout' ? { timeout: 'handshake', cause: err } : { cause: err });
 }
 
 export interface RetryOptions extends ConnectTuning {
@@ -194,8 +207,7 @@ export async function connectWithRetry(endpoint: SshEndpoint, opts: RetryOptions
       errors.push(`attempt ${attempt}: ${err.message}`);
       opts.onRetry?.(attempt, err);
       if (performance.now() + (opts.retryDelayMs ?? 100) >= deadline) {
-        throw new HandoverError(
-          'ssh-failed',
+        throw new SshNotReadyError(
           `SSH to 127.0.0.1:${endpoint.port} not ready after ${Math.round(performance.now() - started)} ms (${attempt} attempts; last: ${err.message})`,
           { cause: err, evidence: errors.slice(-10) },
         );

@@ -4,7 +4,7 @@
 
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { HandoverError } from '../errors.ts';
-import { type ConnectTuning, connectWithRetry, type SshEndpoint } from './connect.ts';
+import { type ConnectTuning, connectWithRetry, type SshEndpoint, SshNotReadyError } from './connect.ts';
 import { quoteArgv } from './shell-quote.ts';
 
 export interface ExecOptions {
@@ -287,7 +287,7 @@ export class Guest implements AsyncDisposable {
         attempts += r.attempts;
         client = r.client;
       } catch (err) {
-        if (err instanceof HandoverError && /not ready after/.test(err.message)) {
+        if (err instanceof SshNotReadyError) {
           lastError = err.message;
           break;
         }

@@ -7,7 +7,7 @@ import { HandoverError } from '../errors.ts';
 import { markUsed } from '../host/cache-store.ts';
 import { acquireLock } from '../host/lock.ts';
 import { cacheDir } from '../paths.ts';
-import { createProgress, formatSeconds, type Progress } from '../report/progress.ts';
+import { createProgress, formatSeconds, type Progress } from '../log/progress.ts';
 import { describeOverrides, findViolations } from './config-contract.ts';
 import { explainViolations } from './config-explain.ts';
 import {

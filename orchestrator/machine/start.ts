@@ -6,7 +6,7 @@ import { generateRunKeys, type RunKeys } from '../guest/keys.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import { timeScaleOf } from '../kernel/fragments.ts';
 import { privateTempDir } from '../paths.ts';
-import type { Progress } from '../report/progress.ts';
+import type { Progress } from '../log/progress.ts';
 import { buildRootfs, type Rootfs } from '../rootfs/build.ts';
 import { PRELOADED_KEXEC_DIR, writeBootInitrd, writeInitrd } from '../rootfs/overlay.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';

@@ -3,7 +3,7 @@
 // raw report lines are the scenario's evidence; this is printed beside them, never instead.
 
 import type { DecodedFrame } from '../kernel/symbolize.ts';
-import type { CrashDecoding } from './results.ts';
+import type { CrashDecoding } from '../scenario/results.ts';
 
 /** A heading line with the report, its boot and how it was decoded, then the frames. */
 export function decodedLines(d: CrashDecoding): string[] {

@@ -4,11 +4,11 @@
 // is escaped.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { COMPARISON_CLASSES } from './baseline.ts';
+import { COMPARISON_CLASSES } from '../scenario/baseline.ts';
 import { decodedLines } from './decoded-stack.ts';
-import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from './results.ts';
-import { bootSpans } from './boot-timeline.ts';
-import { scenarioTimeline, type PhaseKind, type TimelinePhase } from './timeline.ts';
+import { isFlaky, knownBugs, type RunResult, type ScenarioResult, type Status, type StepResult } from '../scenario/results.ts';
+import { bootSpans } from '../scenario/boot-timeline.ts';
+import { scenarioTimeline, type PhaseKind, type TimelinePhase } from '../scenario/timeline.ts';
 
 /** What the report links and quotes for a scenario, found on disk by collectArtifacts. */
 export interface ScenarioArtifacts {

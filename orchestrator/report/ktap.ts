@@ -1,4 +1,4 @@
-import { isFlaky, knownBugs, type RunResult, type Status } from './results.ts';
+import { isFlaky, knownBugs, type RunResult, type Status } from '../scenario/results.ts';
 
 const directive = (s: Status, message: string | undefined): string =>
   s === 'skipped' ? ` # SKIP ${message ?? ''}`.trimEnd() : s === 'error' ? ` # ERROR ${message ?? ''}`.trimEnd() : s === 'xfail' ? ` # XFAIL ${(message ?? '').replace(/^XFAIL /, '')}`.trimEnd() : '';

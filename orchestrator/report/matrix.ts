@@ -2,8 +2,8 @@
 // testcase per pair × scenario.
 
 import { specLabel, type MatrixCell, type MatrixResult } from '../scenario/matrix.ts';
-import { xmlEscape } from './junit.ts';
-import { formatSeconds } from './progress.ts';
+import { junitXml, type JUnitCase, type JUnitOutcome, type JUnitSuite } from './junit-xml.ts';
+import { formatSeconds } from '../log/progress.ts';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
 
@@ -52,28 +52,23 @@ export function formatMatrix(m: MatrixResult): string {
 
 /** One testsuite per ordered pair, one testcase per scenario. */
 export function matrixToJUnit(m: MatrixResult): string {
-  const s = m.summary;
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  out.push(`<testsuites name="handover matrix" tests="${m.cells.length}" failures="${s.failed}" errors="${s.error}" skipped="${s.skipped}" time="${(m.durationMs / 1000).toFixed(3)}">`);
   const pairs = [...new Set(m.cells.map((c) => `${c.from}\n${c.to}`))];
-  for (const pair of pairs) {
+  const suites = pairs.map((pair): JUnitSuite => {
     const cells = m.cells.filter((c) => `${c.from}\n${c.to}` === pair);
     const first = cells[0] as MatrixCell;
     const same = first.releases.from === first.releases.to;
     const suite = same ? `${first.releases.from} (${specLabel(first.from)}) -> ${first.releases.to} (${specLabel(first.to)})` : `${first.releases.from} -> ${first.releases.to}`;
-    const count = (st: string) => cells.filter((c) => c.status === st).length;
-    out.push(`  <testsuite name="${xmlEscape(suite)}" tests="${cells.length}" failures="${count('failed')}" errors="${count('error')}" skipped="${count('skipped')}">`);
-    out.push(`    <properties><property name="from" value="${xmlEscape(first.from)}"/><property name="to" value="${xmlEscape(first.to)}"/></properties>`);
-    for (const c of cells) {
-      out.push(`    <testcase classname="${xmlEscape(suite)}" name="${xmlEscape(c.scenario)}" time="${(c.durationMs / 1000).toFixed(3)}">`);
-      const body = xmlEscape([c.message ?? '', ...(c.evidence ?? [])].filter(Boolean).join('\n'));
-      if (c.status === 'failed') out.push(`      <failure type="${c.outcome}" message="${xmlEscape(`${c.outcome}: ${c.message ?? ''}`)}">${body}</failure>`);
-      if (c.status === 'error') out.push(`      <error type="${c.outcome}" message="${xmlEscape(`${c.outcome}: ${c.message ?? ''}`)}">${body}</error>`);
-      if (c.status === 'skipped') out.push(`      <skipped message="${xmlEscape(c.message ?? 'skipped')}"/>`);
-      out.push('    </testcase>');
-    }
-    out.push('  </testsuite>');
-  }
-  out.push('</testsuites>');
-  return `${out.join('\n')}\n`;
+    const cases = cells.map((c): JUnitCase => {
+      const body = [c.message ?? '', ...(c.evidence ?? [])].filter(Boolean).join('\n');
+      const message = `${c.outcome}: ${c.message ?? ''}`;
+      const outcome: JUnitOutcome | undefined =
+        c.status === 'failed' ? { kind: 'failure', type: c.outcome, message, body }
+        : c.status === 'error' ? { kind: 'error', type: c.outcome, message, body }
+        : c.status === 'skipped' ? { kind: 'skipped', message: c.message ?? 'skipped' }
+        : undefined;
+      return { classname: suite, name: c.scenario, durationMs: c.durationMs, ...(outcome === undefined ? {} : { outcome }) };
+    });
+    return { name: suite, properties: [['from', first.from], ['to', first.to]], cases };
+  });
+  return junitXml({ name: 'handover matrix', durationMs: m.durationMs, suites });
 }

@@ -5,8 +5,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { suiteOrder } from '../scenario/shard.ts';
 import { contractResults } from '../scenario/contract.ts';
-import { readResults } from './baseline.ts';
-import { summarize, type RunResult, type ScenarioResult } from './results.ts';
+import { readResults } from '../scenario/baseline.ts';
+import { summarize, type RunResult, type ScenarioResult } from '../scenario/results.ts';
 
 export interface MergeInput {
   /** The results.json it was read from. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { htmlReport } from './html.ts';
 import { toJUnit } from './junit.ts';
 import { toKtap } from './ktap.ts';
-import type { RunResult } from './results.ts';
+import type { RunResult } from '../scenario/results.ts';
 
 /** Every reporter `--reporter` accepts: `console` prints, the others are files. */
 export const REPORTERS = ['console', 'junit', 'json', 'ktap', 'html'] as const;

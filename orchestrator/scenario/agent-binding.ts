@@ -1,9 +1,9 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import { Agent, serveAgent, type AgentExchange, type AgentRequest } from '../guest/agent.ts';
+import { Agent, serveAgent, type AgentExchange } from '../guest/agent.ts';
 import type { Machine } from '../machine/start.ts';
-import type { AgentPort, AgentReply } from './agent-port.ts';
+import type { AgentPort } from './agent-port.ts';
 
 const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
@@ -24,7 +24,7 @@ export function agentFor(m: Machine): AgentPort {
     },
     async request(req) {
       if (agent === undefined) throw new HandoverError('step-failed', `agent ${req.op}: the holder is not running`);
-      return (await agent.request(req as unknown as AgentRequest)) as unknown as AgentReply;
+      return agent.request(req);
     },
   };
 }

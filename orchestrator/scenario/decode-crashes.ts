@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import type { KernelBuild } from '../kernel/build.ts';
 import { symbolizeReports } from '../kernel/symbolize.ts';
-import type { CrashDecoding } from '../report/results.ts';
+import type { CrashDecoding } from './results.ts';
 
 export interface CrashToDecode {
   title: string;

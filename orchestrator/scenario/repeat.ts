@@ -3,8 +3,8 @@
 // module names their folders, relabels their live lines and folds their results into one.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Reporter } from '../report/console-reporter.ts';
-import { isFlaky, type Repeat, type ScenarioResult } from '../report/results.ts';
+import type { Reporter } from './reporter.ts';
+import { isFlaky, type Repeat, type ScenarioResult } from './results.ts';
 
 /** One VM run of the plan: scenario `index` (in suite order), repeat `repeat` (1-based). */
 export interface RepeatItem {

@@ -10,13 +10,13 @@ import { checkSteps, crashVerdict, failedStep, passedStep, scenarioVerdict } fro
 import { decodeCrashes } from './decode-crashes.ts';
 import { isBootBanner, matchCrashTitle, printkMessage } from '../vm/crash-catalogue.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
-import type { Reporter } from '../report/console-reporter.ts';
-import { compareRuns, type Baseline } from '../report/baseline.ts';
+import type { Reporter } from './reporter.ts';
+import { compareRuns, type Baseline } from './baseline.ts';
 import { contractResults, stepPromises } from './contract.ts';
-import { kernelSummary, summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from '../report/results.ts';
+import { kernelSummary, summarize, type Attempt, type RunResult, type ScenarioResult, type StepResult } from './results.ts';
 import { buildRootfs } from '../rootfs/build.ts';
-import { bootTimelines, type HostEvents } from '../report/boot-timeline.ts';
-import { scenarioTimeline } from '../report/timeline.ts';
+import { bootTimelines, type HostEvents } from './boot-timeline.ts';
+import { scenarioTimeline } from './timeline.ts';
 import type { AccelPolicy } from '../vm/accel.ts';
 import type { AgentPort } from './agent-port.ts';
 import type { Scenario } from './load.ts';

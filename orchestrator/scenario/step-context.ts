@@ -1,4 +1,4 @@
-import type { BulkSpec, MemInfo } from '../guest/agent-protocol.ts';
+import type { BulkSpec, MemInfo, Seal } from '../guest/agent-protocol.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import type { KhoCapabilities } from '../kho/caps.ts';
 import type { KhoDump } from '../kho/debugfs.ts';
@@ -9,7 +9,7 @@ import type { Scenario } from './load.ts';
 export interface MemfdRecord {
   size: number;
   sha256: string;
-  seals: string[];
+  seals: Seal[];
   /** The file position set at create, which retrieve verifies. */
   pos?: number;
   /** The agent's fd for it (mutate_memfd). */
@@ -77,5 +77,5 @@ export class StepFailure extends Error {
 }
 
 export function describeReply(r: AgentReply): string {
-  return r.errno === undefined ? (r.message ?? 'failed') : `${r.errno}${r.message === undefined ? '' : ` (${r.message})`}`;
+  return r.ok ? 'ok' : `${r.errno} (${r.message})`;
 }

@@ -5,10 +5,10 @@ import { writeFile } from 'node:fs/promises';
 import { probeKhoCapabilities, unmetRequirement, type KhoCapabilities, type Requirement } from '../kho/caps.ts';
 import { fireKexec, loadKexec, type KexecOptions } from '../machine/kexec.ts';
 import { parseMarkers, summarizeBoot } from '../kho/markers.ts';
-import { flattenKtap, parseKtap } from '../report/ktap-parse.ts';
+import { flattenKtap, parseKtap } from './ktap-parse.ts';
 import { kselftestBinary } from './kselftest.ts';
 import { createHash } from 'node:crypto';
-import { memfdContents, PATTERN_PAGE } from '../guest/agent-protocol.ts';
+import { isOp, isSealName, memfdContents, PATTERN_PAGE, type AgentRequest, type AgentResult } from '../guest/agent-protocol.ts';
 import type { AgentReply } from './agent-port.ts';
 import { parseMilestone } from '../rootfs/milestones.ts';
 import { checkDebugfs } from './debugfs-check.ts';
@@ -35,10 +35,10 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       const m = step.memfd;
       const size = parseSize(m.size, ctx.memoryMiB);
       const started = performance.now();
-      const req = { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [], ...(m.pos === undefined ? {} : { pos: m.pos }), ...(m.noexec === true ? { noexec: true } : {}) };
+      const req: AgentRequest<'create-memfd'> = { op: 'create-memfd', id: m.id, size, seed: m.seed ?? 1, sparse: m.sparse ?? false, seals: m.seals ?? [], ...(m.pos === undefined ? {} : { pos: m.pos }), ...(m.noexec === true ? { noexec: true } : {}) };
       const r = expectOk(step, await call(ctx, req));
       if (r.ok) {
-        const record = { size: Number(r.size), sha256: String(r.sha256), seals: (r.seals as string[] | undefined) ?? [], fd: Number(r.fd), ...(m.pos === undefined ? {} : { pos: m.pos }) };
+        const record = { size: r.size, sha256: r.sha256, seals: r.seals ?? [], fd: r.fd, ...(m.pos === undefined ? {} : { pos: m.pos }) };
         if (m.holes !== undefined) record.sha256 = await punchHoles(ctx, step, record.fd, { size, seed: m.seed ?? 1, sparse: m.sparse ?? false }, m.holes);
         ctx.memfds.set(m.id, record);
         if (size >= 64 << 20) ctx.figures[`memfd ${m.id} create+fill+hash ms`] = Math.round(performance.now() - started);
@@ -47,13 +47,12 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
     }
     case 'preserve': {
       const p = step.preserve;
-      const req = 'memfd' in p ? { op: 'preserve', session: p.session, token: p.token, memfd: p.memfd } : { op: 'preserve-fd', session: p.session, token: p.token, path: p.path };
-      return expectOk(step, await call(ctx, req));
+      return expectOk(step, await ('memfd' in p ? call(ctx, { op: 'preserve', session: p.session, token: p.token, memfd: p.memfd }) : call(ctx, { op: 'preserve-fd', session: p.session, token: p.token, path: p.path })));
     }
     case 'close_session':
-      return expectOk(step, await call(ctx, { op: 'close-session', session: step.close_session }));
+      return expectOk(step, await call(ctx, { op: 'close-session', name: step.close_session }));
     case 'write_memfd':
-      return expectOk(step, await call(ctx, { op: 'write-memfd', id: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
+      return expectOk(step, await call(ctx, { op: 'write-memfd', memfd: step.write_memfd.id, offset: step.write_memfd.offset, data: step.write_memfd.data }));
     case 'kill_holder': {
       const r = expectOk(step, await call(ctx, { op: 'exit' }));
       ctx.agentUp = false;
@@ -65,7 +64,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
       return expectOk(step, await call(ctx, { op: 'finish', session: step.finish.session, reserved: step.finish.reserved }));
     case 'agent': {
       const { expect, ...req } = step.agent;
-      return expectReply(expect, expectOk(step, await call(ctx, req)));
+      return expectReply(expect, expectOk(step, await call(ctx, rawRequest(req))));
     }
     case 'mutate_memfd':
       return mutateStep(ctx, step);
@@ -104,7 +103,7 @@ export async function runStep(ctx: StepContext, step: Step & { line: number }): 
  * LUO being unavailable fails the step whatever errno it expects: an ioctl's expected ENOENT must
  * never be satisfied by the device's absence (open_liveupdate is the step that checks that).
  */
-async function call(ctx: StepContext, req: { op: string; [k: string]: unknown }): Promise<AgentReply> {
+async function call<R extends AgentRequest>(ctx: StepContext, req: R): Promise<AgentResult<R['op']>> {
   delete ctx.lastDump;
   if (!ctx.agentUp) {
     const started = await ctx.agent.start();
@@ -114,6 +113,15 @@ async function call(ctx: StepContext, req: { op: string; [k: string]: unknown })
     ctx.agentUp = true;
   }
   return ctx.agent.request(req);
+}
+
+/**
+ * The `agent` step's request, free-form by design (a scenario may send what the typed steps do
+ * not): only the op is checked here; the agent itself refuses bad fields (errno from "request").
+ */
+function rawRequest(req: { op: string; [field: string]: unknown }): AgentRequest {
+  if (!isOp(req.op)) throw new HandoverError('usage-error', `agent step: unknown op '${req.op}'`);
+  return req as AgentRequest;
 }
 
 function diagnosisInput(ctx: StepContext): { syscall?: 'file' | 'legacy'; append: string; kexecAppend?: string } {
@@ -133,7 +141,7 @@ const AGENT_CALLS = new Set(['request', 'lookup', 'uapi']);
  * in any kernel call of the step. The agent's own ENOENT ("the agent holds no session…") never
  * satisfies an expected kernel ENOENT.
  */
-export function expectOk(step: Step, r: AgentReply): AgentReply {
+export function expectOk<T extends AgentReply>(step: Step, r: T): T {
   const given = step.expect_error === undefined ? undefined : typeof step.expect_error === 'string' ? { errno: step.expect_error } : step.expect_error;
   const call = given?.call ?? stepCall(step);
   const want = given === undefined ? undefined : { errno: given.errno, ...(call === undefined ? {} : { call }) };
@@ -159,7 +167,7 @@ export function expectOk(step: Step, r: AgentReply): AgentReply {
  * The reply carries every field of `expect` with exactly that value (compared as JSON): a field
  * the reply lacks fails, so a check never passes on what the agent did not report.
  */
-export function expectReply(expect: Readonly<Record<string, unknown>> | undefined, r: AgentReply): AgentReply {
+export function expectReply<T extends AgentReply>(expect: Readonly<Record<string, unknown>> | undefined, r: T): T {
   if (expect === undefined) return r;
   const reply = r as Readonly<Record<string, unknown>>;
   for (const [key, want] of Object.entries(expect)) {
@@ -346,7 +354,7 @@ async function probeGetName(ctx: StepContext): Promise<boolean> {
     const r = await call(ctx, { op: 'get-name', session: name });
     return r.ok && r.name === name;
   } finally {
-    await call(ctx, { op: 'close-session', session: name });
+    await call(ctx, { op: 'close-session', name });
   }
 }
 
@@ -365,8 +373,10 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
     const f = await call(ctx, { op: 'retrieve-fd', session, token: Number(token) });
     if (!f.ok) throw new StepFailure(`session '${session}' token ${token} (memfd '${id}'): RETRIEVE_FD → ${describeReply(f)}`, diagnosis());
     const wantSeals = step.retrieve.seals?.[id] ?? want.seals;
-    const v = await call(ctx, { op: 'verify', session, token: Number(token), size: want.size, sha256: want.sha256, seals: wantSeals, ...(want.pos === undefined ? {} : { pos: want.pos }) });
-    const got = { size: Number(v.size), sha256: String(v.sha256), seals: (v.seals as string[] | undefined) ?? [], pos: Number(v.pos) };
+    // The agent takes seal names only; an unknown bit ("0x..") is still compared below, by retrieveDiffs.
+    const v = await call(ctx, { op: 'verify', session, token: Number(token), size: want.size, sha256: want.sha256, seals: wantSeals.filter(isSealName), ...(want.pos === undefined ? {} : { pos: want.pos }) });
+    // A failed verify echoes what it could read; absent fields compare as absent, not as a match.
+    const got = { size: v.size ?? Number.NaN, sha256: v.sha256 ?? '', seals: v.seals ?? [], pos: v.pos ?? Number.NaN };
     const diffs = retrieveDiffs({ ...want, seals: wantSeals }, got, step.retrieve.seals?.[id] !== undefined);
     if (!v.ok && diffs.length === 0) diffs.push(`verify failed: ${describeReply(v)}`);
     if (diffs.length > 0) throw new StepFailure(`memfd '${id}' (session '${session}', token ${token}) came back different: ${diffs[0] ?? ''}`, diffs);
@@ -382,12 +392,14 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
 /** memory: /proc/meminfo after dropping caches, recorded under a name or judged against one. */
 async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory' }>): Promise<unknown> {
   const r = expectOk(step, await call(ctx, { op: 'meminfo', dropCaches: true }));
+  // An expected errno (expect_error) has no figures to mark or judge.
+  if (!r.ok) return r;
   const now = {
-    memTotal: Number(r.memTotal),
-    memFree: Number(r.memFree),
-    memAvailable: Number(r.memAvailable),
-    shmem: Number(r.shmem),
-    ...(typeof r.shmemHuge === 'number' ? { shmemHuge: r.shmemHuge } : {}),
+    memTotal: r.memTotal,
+    memFree: r.memFree,
+    memAvailable: r.memAvailable,
+    shmem: r.shmem,
+    ...(r.shmemHuge === undefined ? {} : { shmemHuge: r.shmemHuge }),
   };
   const m = step.memory;
   if ('mark' in m) {
@@ -413,7 +425,7 @@ async function bulkPreserveStep(ctx: StepContext, step: Extract<Step, { kind: 'b
   const spec = { prefix: b.id, sessions: b.sessions, files: b.files, size: parseSize(b.size, ctx.memoryMiB), seed: b.seed };
   const r = expectOk(step, await call(ctx, { op: 'bulk-preserve', ...spec }));
   ctx.bulks.set(b.id, spec);
-  ctx.figures[`bulk ${b.id} preserve ms`] = Math.round(Number(r.ms));
+  if (r.ok) ctx.figures[`bulk ${b.id} preserve ms`] = Math.round(r.ms);
   return r;
 }
 
@@ -423,10 +435,10 @@ async function bulkRetrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'b
   const r = await call(ctx, { op: 'bulk-retrieve', ...spec });
   const files = spec.sessions * (spec.files ?? 1);
   if (!r.ok) {
-    const where = `${String(r.sessionsDone)} of ${spec.sessions} sessions and ${String(r.filesDone)} of ${files} memfds came back before ${typeof r.failedSession === 'string' ? `session '${r.failedSession}'${typeof r.failedToken === 'number' ? ` token ${r.failedToken}` : ''}` : 'the failure'}`;
-    throw new StepFailure(`bulk set '${step.bulk_retrieve}': ${where}: ${describeReply(r)}${typeof r.call === 'string' ? ` from ${r.call}` : ''}`, [JSON.stringify(r)]);
+    const where = `${r.sessionsDone ?? '?'} of ${spec.sessions} sessions and ${r.filesDone ?? '?'} of ${files} memfds came back before ${typeof r.failedSession === 'string' ? `session '${r.failedSession}'${typeof r.failedToken === 'number' ? ` token ${r.failedToken}` : ''}` : 'the failure'}`;
+    throw new StepFailure(`bulk set '${step.bulk_retrieve}': ${where}: ${describeReply(r)} from ${r.call}`, [JSON.stringify(r)]);
   }
-  ctx.figures[`bulk ${step.bulk_retrieve} retrieve ms`] = Math.round(Number(r.ms));
+  ctx.figures[`bulk ${step.bulk_retrieve} retrieve ms`] = Math.round(r.ms);
   return r;
 }
 
@@ -568,7 +580,7 @@ async function punchHoles(ctx: StepContext, step: Step, fd: number, spec: { size
   for (const r of ranges) {
     const reply = await call(ctx, { op: 'mutate-memfd', fd, action: 'punch-hole', offset: r.offset, length: r.length });
     if (!reply.ok) throw new StepFailure(`punching the hole [${r.offset}, ${r.offset + r.length}) failed: ${describeReply(reply)}`, [JSON.stringify(reply)]);
-    sha = String(reply.sha256);
+    sha = reply.sha256;
   }
   if (spec.size <= HOST_HASH_MAX) {
     const want = holedSha256(spec, ranges);
@@ -595,13 +607,13 @@ async function mutateStep(ctx: StepContext, step: Extract<Step, { kind: 'mutate_
   const m = step.mutate_memfd;
   const rec = ctx.memfds.get(m.id);
   if (rec?.fd === undefined) throw new HandoverError('usage-error', `${ctx.scenario.file}: mutate_memfd names memfd '${m.id}', which no memfd step created`);
-  const req = { op: 'mutate-memfd', fd: rec.fd, action: m.op, offset: m.offset, ...(m.length === undefined ? {} : { length: m.length }), ...(m.data === undefined ? {} : { data: m.data }) };
+  const req: AgentRequest<'mutate-memfd'> = { op: 'mutate-memfd', fd: rec.fd, action: m.op, offset: m.offset, ...(m.length === undefined ? {} : { length: m.length }), ...(m.data === undefined ? {} : { data: m.data }) };
   const r = expectOk(step, await call(ctx, req));
   if (!r.ok) return r;
-  const sha = String(r.sha256);
+  const sha = r.sha256;
   if ((m.op === 'write' || m.op === 'mmap-write') && sha === rec.sha256) {
     throw new StepFailure(`${m.op} of ${m.data?.length ?? 0} bytes at ${m.offset} into memfd '${m.id}' succeeded but left its SHA-256 unchanged (${sha})`, [JSON.stringify(r)]);
   }
-  ctx.memfds.set(m.id, { ...rec, size: Number(r.size), sha256: sha });
+  ctx.memfds.set(m.id, { ...rec, size: r.size, sha256: sha });
   return r;
 }

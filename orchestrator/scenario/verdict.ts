@@ -4,7 +4,7 @@
 
 import { HandoverError, isFinding, type Outcome } from '../errors.ts';
 import { findIncompatibleHandover, parseMarkers, summarizeBoot, type KhoMarker, type MarkerLine } from '../kho/markers.ts';
-import type { ScenarioResult, StepResult } from '../report/results.ts';
+import type { ScenarioResult, StepResult } from './results.ts';
 import { knownCrashOf, matchCrashTitle, printkMessage, type Crash } from '../vm/crash-catalogue.ts';
 import type { Step } from './schema.ts';
 import { StepFailure } from './step-context.ts';

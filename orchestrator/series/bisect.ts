@@ -1,8 +1,8 @@
 import { HandoverError, isFinding, OUTCOMES, type BisectMeaning, type Outcome } from '../errors.ts';
 import type { KernelBuildRequest } from '../kernel/build.ts';
 import type { Machine } from '../machine/start.ts';
-import type { Reporter } from '../report/console-reporter.ts';
-import type { RunResult } from '../report/results.ts';
+import type { Reporter } from '../scenario/reporter.ts';
+import type { RunResult } from '../scenario/results.ts';
 import type { AgentPort } from '../scenario/agent-port.ts';
 import type { Scenario } from '../scenario/load.ts';
 import { runScenarios } from '../scenario/runner.ts';

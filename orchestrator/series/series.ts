@@ -3,9 +3,9 @@ import { basename, dirname, join } from 'node:path';
 import { HandoverError, OUTCOMES, type Outcome } from '../errors.ts';
 import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import type { Machine } from '../machine/start.ts';
-import type { Reporter } from '../report/console-reporter.ts';
-import { createProgress, formatSeconds, type Progress } from '../report/progress.ts';
-import type { RunResult } from '../report/results.ts';
+import type { Reporter } from '../scenario/reporter.ts';
+import { createProgress, formatSeconds, type Progress } from '../log/progress.ts';
+import type { RunResult } from '../scenario/results.ts';
 import type { AgentPort } from '../scenario/agent-port.ts';
 import type { Scenario } from '../scenario/load.ts';
 import { runScenarios } from '../scenario/runner.ts';
@@ -325,7 +325,7 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
   } catch (err) {
     // A scenario's own profile or config is built inside the runner: its failure lands here.
     if (!(err instanceof HandoverError)) throw err;
-    const status = err.outcome === 'build-failed' || err.outcome.startsWith('config-') ? 'failed' : 'error';
+    const status = OUTCOMES[err.outcome].class === 'build' ? 'failed' : 'error';
     return {
       passed: 0,
       failed: status === 'failed' ? 1 : 0,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
-import type { RunResult, StepResult } from '../../orchestrator/report/results.ts';
+import type { RunResult, StepResult } from '../../orchestrator/scenario/results.ts';
 import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
 import { findScenarioFiles, findStressFiles } from '../../orchestrator/scenario/discover.ts';
 import { loadScenarios, type Scenario } from '../../orchestrator/scenario/load.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 import { handover } from '../helpers/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

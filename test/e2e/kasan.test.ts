@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel, type KernelBuild } from '../../orchestrator/kernel/build.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 import { handover } from '../helpers/cli.ts';
 
 const full = process.env.HANDOVER_FULL === '1';

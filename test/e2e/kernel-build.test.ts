@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel, type KernelBuild } from '../../orchestrator/kernel/build.ts';
 import { HandoverError } from '../../orchestrator/errors.ts';
 import { cacheDir } from '../../orchestrator/paths.ts';
-import { createProgress } from '../../orchestrator/report/progress.ts';
+import { createProgress } from '../../orchestrator/log/progress.ts';
 import { handover } from '../helpers/cli.ts';
 
 const progress = () => createProgress({ tty: false, intervalMs: 60_000 });

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import { cacheDir } from '../../orchestrator/paths.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 import type { MatrixResult } from '../../orchestrator/scenario/matrix.ts';
 import { handover } from '../helpers/cli.ts';
 import { kernelTreeForTests } from '../helpers/tree.ts';

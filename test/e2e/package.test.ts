@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 
 let work = '';
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 import { handover } from '../helpers/cli.ts';
 
 // memfd-round-trip cut down to its core: one page through one session and a kexec.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildKernel, type KernelBuild } from '../../orchestrator/kernel/build.ts';
 import { symbolizeReports } from '../../orchestrator/kernel/symbolize.ts';
-import type { CrashDecoding, RunResult } from '../../orchestrator/report/results.ts';
+import type { CrashDecoding, RunResult } from '../../orchestrator/scenario/results.ts';
 import { handover } from '../helpers/cli.ts';
 
 const NO_INIT = 'rdinit=/nonexistent init=/nonexistent';

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareRuns, formatComparison, loadBaseline, readResults, storeInHistory } from '../../orchestrator/report/baseline.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import { compareRuns, formatComparison, loadBaseline, readResults, storeInHistory } from '../../orchestrator/scenario/baseline.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');
 const fixture = async (name: string): Promise<RunResult> => JSON.parse(await readFile(join(FIXTURES, name), 'utf8')) as RunResult;

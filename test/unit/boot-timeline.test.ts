@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bootSpans, bootTimelines, type HostEvents, type TimedLine } from '../../orchestrator/report/boot-timeline.ts';
+import { bootSpans, bootTimelines, type HostEvents, type TimedLine } from '../../orchestrator/scenario/boot-timeline.ts';
 
 // A real run's console with host arrival times (see test/fixtures/console/README.md).
 const fixture = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'console', 'timed-kexec.json'), 'utf8')) as { host: HostEvents; lines: TimedLine[] };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { consoleReporter, knownBugLines } from '../../orchestrator/report/console-reporter.ts';
-import { summarize, type RunResult } from '../../orchestrator/report/results.ts';
+import { summarize, type RunResult } from '../../orchestrator/scenario/results.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');
 

@@ -9,7 +9,7 @@ import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
 import { decodedLines } from '../../orchestrator/report/decoded-stack.ts';
 import { toHtml } from '../../orchestrator/report/html.ts';
 import { toJUnit } from '../../orchestrator/report/junit.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');
 const load = (name: string): RunResult => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as RunResult;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentReply } from '../../orchestrator/scenario/agent-port.ts';
+import type { AgentFailure, AgentResult } from '../../orchestrator/guest/agent-protocol.ts';
 import type { Step } from '../../orchestrator/scenario/schema.ts';
 import { expectOk } from '../../orchestrator/scenario/steps.ts';
 
@@ -13,10 +13,10 @@ const recorded = readFileSync(join(resolve(import.meta.dirname, '../fixtures/age
   .filter((l) => l !== '')
   .map((l) => JSON.parse(l) as { kind: string; request?: string; reply?: string })
   .filter((x) => x.kind === 'exchange')
-  .map((x) => ({ request: JSON.parse(x.request ?? '{}') as { op: string }, reply: JSON.parse(x.reply ?? '{}') as AgentReply }));
+  .map((x) => ({ request: JSON.parse(x.request ?? '{}') as { op: string }, reply: JSON.parse(x.reply ?? '{}') as AgentResult }));
 /** The first recorded failure of `op` whose call is `call`. */
-const reply = (op: string, call: string): AgentReply => {
-  const r = recorded.find((x) => x.request.op === op && x.reply.ok === false && x.reply.call === call)?.reply;
+const reply = (op: string, call: string): AgentFailure => {
+  const r = recorded.map((x) => x.reply).find((y): y is AgentFailure => y.op === op && !y.ok && y.call === call);
   if (r === undefined) throw new Error(`no recorded ${op} failing in ${call}`);
   return r;
 };
@@ -47,12 +47,12 @@ describe('expect_error', () => {
     expect(() => expectOk(preserve('EBUSY'), reply('preserve', 'ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)'))).toThrow(
       'expected EBUSY from PRESERVE_FD, got EEXIST (preserving the fd: File exists) from ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)',
     );
-    expect(() => expectOk(preserve('EBUSY'), { ok: true })).toThrow('expected EBUSY from PRESERVE_FD, but it succeeded');
+    expect(() => expectOk(preserve('EBUSY'), { ok: true, op: 'preserve-fd', session: 's1', token: 3 })).toThrow('expected EBUSY from PRESERVE_FD, but it succeeded');
   });
 
   it('a raw agent step takes the call of its op', () => {
     const step = { kind: 'agent', agent: { op: 'retrieve-session', name: 'nobody' }, expect_error: 'ENOENT' } as Step;
     expect(expectOk(step, reply('retrieve-session', 'ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)')).errno).toBe('ENOENT');
-    expect(() => expectOk(step, { ok: false, errno: 'ENOENT', call: 'connect' })).toThrow('but ENOENT came from connect');
+    expect(() => expectOk(step, { ok: false, op: 'retrieve-session', errno: 'ENOENT', errnoValue: 2, call: 'connect', message: 'no socket' })).toThrow('but ENOENT came from connect');
   });
 });

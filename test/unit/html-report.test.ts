@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { htmlReport, toHtml } from '../../orchestrator/report/html.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 
 // Recorded from a real run (`handover run memfd-round-trip tampered-memfd.yaml -r json,html -o
 // /tmp/html-fixture/out`): memfd-round-trip passed; tampered-memfd (a write_memfd after preserve,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RunResult, ScenarioResult } from '../../orchestrator/report/results.ts';
-import { phaseOfStep, scenarioTimeline } from '../../orchestrator/report/timeline.ts';
+import type { RunResult, ScenarioResult } from '../../orchestrator/scenario/results.ts';
+import { phaseOfStep, scenarioTimeline } from '../../orchestrator/scenario/timeline.ts';
 
 // Recorded from real runs: html-run.json (memfd-round-trip passed, tampered-memfd failed after its
 // kexec) and html-chain.json (`handover run chain`: three kexecs in one step).

@@ -1,22 +1,67 @@
 // One direction of data flow, checked: no module of orchestrator/ imports, directly or through
-// others, a module that imports it back. (Folders may depend both ways through different files:
-// report/results.ts is data the runner fills, report/html.ts draws it after the run.)
+// others, a module that imports it back, and no stage imports a later one (STAGES below, the
+// README's architecture section in code). Type-only imports count: a type names the module that
+// owns the data, so a later stage's type in an earlier stage is the same inversion.
 import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join, normalize, relative } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../orchestrator/paths.ts';
 
 const ROOT = join(PACKAGE_ROOT, 'orchestrator');
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+'(\.{1,2}\/[^']+)'/g;
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)/g;
+
+/**
+ * The stages in order: a module may import its own stage or an earlier one. A folder is written
+ * `name/`, a top-level module by its file name.
+ */
+const STAGES: readonly (readonly string[])[] = [
+  ['errors.ts', 'paths.ts', 'log/'],
+  ['host/'],
+  ['vm/'],
+  ['guest/'],
+  ['kernel/'],
+  ['rootfs/'],
+  ['machine/'],
+  ['kho/'],
+  ['scenario/'],
+  ['series/'],
+  ['report/'],
+  // What a run is, put together: handover.yaml's settings, and handover run as a function.
+  ['project/', 'suite.ts'],
+  ['index.ts'],
+  ['cli.ts', 'cli/'],
+];
+
+function stageOf(file: string): number | undefined {
+  const i = STAGES.findIndex((s) => s.some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p)));
+  return i < 0 ? undefined : i;
+}
+
+const stageName = (i: number): string => (STAGES[i] ?? []).map((p) => p.replace(/(\.ts|\/)$/, '')).join('/');
+
+/** The relative imports of one module (by path under orchestrator/), resolved to module paths. */
+function importsOf(file: string, text: string): string[] {
+  return [...text.matchAll(IMPORT)].map((m) => normalize(join(dirname(file), m[1] ?? m[2] ?? '')));
+}
 
 async function graph(): Promise<Map<string, string[]>> {
   const files = (await readdir(ROOT, { recursive: true })).filter((f) => f.endsWith('.ts')).map((f) => normalize(f));
   const g = new Map<string, string[]>();
-  for (const f of files) {
-    const text = await readFile(join(ROOT, f), 'utf8');
-    g.set(f, [...text.matchAll(IMPORT)].map((m) => relative(ROOT, join(ROOT, dirname(f), m[1] ?? ''))));
-  }
+  for (const f of files) g.set(f, importsOf(f, await readFile(join(ROOT, f), 'utf8')));
   return g;
+}
+
+/** Each import of a later stage, as `a/x.ts → b/y.ts (a → b)`. */
+function layerViolations(g: ReadonlyMap<string, readonly string[]>): string[] {
+  const found: string[] = [];
+  for (const [f, deps] of g) {
+    const from = stageOf(f);
+    for (const d of deps) {
+      const to = stageOf(d);
+      if (from !== undefined && to !== undefined && to > from) found.push(`${f} → ${d} (${stageName(from)} → ${stageName(to)})`);
+    }
+  }
+  return found;
 }
 
 /** Every cycle found by a depth-first walk, as `a.ts -> b.ts -> a.ts`. */
@@ -58,5 +103,25 @@ describe("the orchestrator's import graph", () => {
       ['d.ts', ['a.ts']],
     ]);
     expect(cycles(g)).toEqual(['a.ts -> b.ts -> c.ts -> a.ts']);
+  });
+
+  it('places every module in a stage', async () => {
+    expect([...(await graph()).keys()].filter((f) => stageOf(f) === undefined)).toEqual([]);
+  });
+
+  it('has no stage importing a later one', async () => {
+    expect(layerViolations(await graph())).toEqual([]);
+  });
+
+  it('negative control: an import of a later stage is named, type-only ones too', () => {
+    const g = new Map([
+      ['kernel/build.ts', importsOf('kernel/build.ts', "import { formatSeconds } from '../log/progress.ts';\nimport type { RunResult } from '../scenario/results.ts';\n")],
+      ['scenario/runner.ts', importsOf('scenario/runner.ts', "import { x } from './steps.ts';\nexport { y } from '../kernel/build.ts';\ntype Z = typeof import('../report/html.ts');\n")],
+      ['cli/run.ts', importsOf('cli/run.ts', "import { runScenarios } from '../scenario/runner.ts';\n")],
+    ]);
+    expect(layerViolations(g)).toEqual([
+      'kernel/build.ts → scenario/results.ts (kernel → scenario)',
+      'scenario/runner.ts → report/html.ts (scenario → report)',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flattenKtap, parseKtap } from '../../orchestrator/report/ktap-parse.ts';
+import { flattenKtap, parseKtap } from '../../orchestrator/scenario/ktap-parse.ts';
 
 describe('KTAP', () => {
   it('reads kselftest output with a plan, diagnostics, directives and totals', () => {

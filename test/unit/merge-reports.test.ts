@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { toJUnit } from '../../orchestrator/report/junit.ts';
 import { toKtap } from '../../orchestrator/report/ktap.ts';
 import { mergeRuns, readMergeInputs, type MergeInput } from '../../orchestrator/report/merge.ts';
-import type { RunResult } from '../../orchestrator/report/results.ts';
+import type { RunResult } from '../../orchestrator/scenario/results.ts';
 import { writeReports } from '../../orchestrator/report/write-reports.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'results');

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCapabilityProbe, unmetRequirement } from '../../orchestrator/kho/caps.ts';
+import type { AgentFailure } from '../../orchestrator/guest/agent-protocol.ts';
 import type { AgentReply } from '../../orchestrator/scenario/agent-port.ts';
 import type { Step } from '../../orchestrator/scenario/schema.ts';
 import { expectOk, expectReply } from '../../orchestrator/scenario/steps.ts';
@@ -27,9 +28,9 @@ const dupBusy = {
   errnoValue: 16,
   call: 'ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)',
   message: 'preserving the fd: Device or resource busy',
-} as AgentReply;
-const rawEinval = { ok: false, op: 'ioctl-raw', cmd: 47618, len: 72, argsz: 72, errno: 'EINVAL', errnoValue: 22, call: 'ioctl(raw)', message: 'the raw ioctl: Invalid argument' } as AgentReply;
-const hugetlbFails = { ok: false, op: 'preserve-as', session: 'files', token: 8, as: 'hugetlb', errno: 'ENOSYS', errnoValue: 38, call: 'memfd_create(MFD_HUGETLB)', message: 'creating a hugetlb memfd: Function not implemented' } as AgentReply;
+} as AgentFailure;
+const rawEinval = { ok: false, op: 'ioctl-raw', cmd: 47618, len: 72, argsz: 72, errno: 'EINVAL', errnoValue: 22, call: 'ioctl(raw)', message: 'the raw ioctl: Invalid argument' } as AgentFailure;
+const hugetlbFails = { ok: false, op: 'preserve-as', session: 'files', token: 8, as: 'hugetlb', errno: 'ENOSYS', errnoValue: 38, call: 'memfd_create(MFD_HUGETLB)', message: 'creating a hugetlb memfd: Function not implemented' } as AgentFailure;
 
 const agent = (agentBody: Record<string, unknown>, expect_error?: Step['expect_error']): Step =>
   ({ kind: 'agent', agent: { op: 'x', ...agentBody }, ...(expect_error === undefined ? {} : { expect_error }) });

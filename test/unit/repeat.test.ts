@@ -8,14 +8,14 @@ import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from '../../orchestrator/cli/program.ts';
 import { exitCodeFor } from '../../orchestrator/cli/run.ts';
-import { compareRuns } from '../../orchestrator/report/baseline.ts';
+import { compareRuns } from '../../orchestrator/scenario/baseline.ts';
 import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
 import { toHtml } from '../../orchestrator/report/html.ts';
 import { toJUnit } from '../../orchestrator/report/junit.ts';
 import { toKtap } from '../../orchestrator/report/ktap.ts';
-import { parseKtap } from '../../orchestrator/report/ktap-parse.ts';
+import { parseKtap } from '../../orchestrator/scenario/ktap-parse.ts';
 import { mergeRuns, readMergeInputs } from '../../orchestrator/report/merge.ts';
-import { isFlaky, summarize, type RunResult, type ScenarioResult } from '../../orchestrator/report/results.ts';
+import { isFlaky, summarize, type RunResult, type ScenarioResult } from '../../orchestrator/scenario/results.ts';
 import { writeReports } from '../../orchestrator/report/write-reports.ts';
 import { aggregateRepeats, repeatPlan, RepeatTally, type RepeatRun } from '../../orchestrator/scenario/repeat.ts';
 
@@ -184,7 +184,8 @@ describe('a flaky scenario in the reports', () => {
 
   it('JUnit: a failed "repeats" case with the rate and the failing repeats’ messages', async () => {
     const xml = toJUnit(await flakyRun(root));
-    expect(xml).toContain('<testsuites name="handover" tests="2" failures="1" errors="0"');
+    // The totals are the cases' (steps and the repeats case), summed over the suites.
+    expect(xml).toContain('<testsuites name="handover" tests="9" failures="2" errors="0"');
     const suite = xml.slice(xml.indexOf('<testsuite name="kho-on-by-default"'));
     expect(suite).toMatch(/^<testsuite name="kho-on-by-default" [^>]*tests="6" failures="2"/);
     expect(suite).toContain('<property name="passRate" value="19/20"/>');

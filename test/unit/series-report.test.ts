@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatSeriesTable, seriesToJUnit } from '../../orchestrator/series/report.ts';
+import { formatSeriesTable, seriesToJUnit } from '../../orchestrator/report/series.ts';
 import { seriesExitCode, type SeriesResult } from '../../orchestrator/series/series.ts';
 
 // series.json recorded from `handover series test/fixtures/series/series.mbx --scenarios memfd-round-trip`.

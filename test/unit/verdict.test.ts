@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isFinding, isRetried, OUTCOMES, type Outcome } from '../../orchestrator/errors.ts';
-import type { StepResult } from '../../orchestrator/report/results.ts';
+import type { StepResult } from '../../orchestrator/scenario/results.ts';
 import { checkSteps, scenarioVerdict, type VerdictInput } from '../../orchestrator/scenario/verdict.ts';
 import { scanConsoleLog } from '../../orchestrator/vm/crash-catalogue.ts';
 

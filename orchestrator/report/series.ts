@@ -1,6 +1,6 @@
-import { xmlEscape } from '../report/junit.ts';
-import { formatSeconds } from '../report/progress.ts';
-import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from './series.ts';
+import { junitXml, type JUnitCase } from './junit-xml.ts';
+import { formatSeconds } from '../log/progress.ts';
+import { BAD_OUTCOMES, type PatchResult, type SeriesResult } from '../series/series.ts';
 
 const MARK: Record<PatchResult['outcome'], string> = {
   good: 'good',
@@ -77,23 +77,17 @@ function truncate(s: string, n: number): string {
  * infrastructure error an error, a patch not built a skip. New warnings are shown in system-out.
  */
 export function seriesToJUnit(r: SeriesResult): string {
-  const failures = r.patches.filter((p) => BAD_OUTCOMES.includes(p.outcome)).length;
-  const errors = r.patches.filter((p) => p.outcome === 'infra-error').length;
-  const skipped = r.patches.filter((p) => p.outcome === 'not-attempted' || p.outcome === 'not-tested' || p.outcome === 'interrupted').length;
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  out.push(`<testsuites name="handover series" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
-  out.push(`  <testsuite name="${xmlEscape(r.series.text)}" tests="${r.patches.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`);
-  out.push(`    <properties><property name="base" value="${xmlEscape(r.base.describe)}"/><property name="base-commit" value="${xmlEscape(r.base.commit)}"/><property name="scenarios" value="${xmlEscape(r.scenarios.join(','))}"/>${r.firstBad === undefined ? '' : `<property name="first-bad" value="${r.firstBad.index}"/>`}</properties>`);
-  for (const p of r.patches) {
-    out.push(`    <testcase classname="series" name="${xmlEscape(`${String(p.index).padStart(2, '0')}. ${p.subject}`)}" time="${(p.durationMs / 1000).toFixed(3)}">`);
-    const body = xmlEscape([p.message ?? '', ...p.evidence].filter(Boolean).join('\n'));
-    if (BAD_OUTCOMES.includes(p.outcome)) out.push(`      <failure type="${p.outcome}" message="${xmlEscape(p.message ?? p.outcome)}">${body}</failure>`);
-    else if (p.outcome === 'infra-error') out.push(`      <error type="${p.infraOutcome ?? 'infra-error'}" message="${xmlEscape(p.message ?? 'infrastructure error')}">${body}</error>`);
-    else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') out.push(`      <skipped message="${xmlEscape(MARK[p.outcome])}"/>`);
+  const cases = r.patches.map((p): JUnitCase => {
+    const body = [p.message ?? '', ...p.evidence].filter(Boolean).join('\n');
+    const c: JUnitCase = { classname: 'series', name: `${String(p.index).padStart(2, '0')}. ${p.subject}`, durationMs: p.durationMs };
+    if (BAD_OUTCOMES.includes(p.outcome)) c.outcome = { kind: 'failure', type: p.outcome, message: p.message ?? p.outcome, body };
+    else if (p.outcome === 'infra-error') c.outcome = { kind: 'error', type: p.infraOutcome ?? 'infra-error', message: p.message ?? 'infrastructure error', body };
+    else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') c.outcome = { kind: 'skipped', message: MARK[p.outcome] };
     const added = p.build?.warnings?.added ?? [];
-    if (added.length > 0) out.push(`      <system-out>${xmlEscape([`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n'))}</system-out>`);
-    out.push('    </testcase>');
-  }
-  out.push('  </testsuite>', '</testsuites>');
-  return `${out.join('\n')}\n`;
+    if (added.length > 0) c.systemOut = [`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n');
+    return c;
+  });
+  const properties: [string, string][] = [['base', r.base.describe], ['base-commit', r.base.commit], ['scenarios', r.scenarios.join(',')]];
+  if (r.firstBad !== undefined) properties.push(['first-bad', String(r.firstBad.index)]);
+  return junitXml({ name: 'handover series', durationMs: r.durationMs, suites: [{ name: r.series.text, durationMs: r.durationMs, properties, cases }] });
 }

@@ -2,7 +2,7 @@ import type { Outcome } from '../errors.ts';
 import type { KernelBuild } from '../kernel/build.ts';
 import { profilesOf } from '../kernel/fragments.ts';
 import type { DecodedReport } from '../kernel/symbolize.ts';
-import type { ContractEntry } from '../scenario/contract.ts';
+import type { ContractEntry } from './contract.ts';
 import type { BootTimelines } from './boot-timeline.ts';
 import type { TimelinePhase } from './timeline.ts';
 
