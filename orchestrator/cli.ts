@@ -1,7 +1,6 @@
 import { CommanderError } from 'commander';
 import { createProgram } from './cli/program.ts';
-import { OUTCOMES } from './errors.ts';
-import { BISECT_EXIT } from './series/bisect.ts';
+import { BISECT_EXIT, OUTCOMES } from './index.ts';
 
 const program = createProgram();
 

@@ -71,3 +71,15 @@ export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } fro
 export { formatSeriesTable, seriesToJUnit } from './report/series.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';
 export { runSuite, loadSuite, exitCodeFor, type SuiteOptions } from './suite.ts';
+// What the CLI uses besides the above (it imports nothing else from the library).
+export { privateTempDir } from './paths.ts';
+export { consoleReporter, type Reporter, summaryLine } from './report/console-reporter.ts';
+export { agentFor } from './scenario/agent-binding.ts';
+export { findScenarioFiles } from './scenario/discover.ts';
+export { CACHE_KINDS, formatBytes, gcCache, listCache, parseAge, parseByteSize, pruneCache, type CacheEntry, type Collected } from './host/cache-store.ts';
+export { formatSeconds } from './log/progress.ts';
+export { usageError } from './errors.ts';
+export { PROFILES } from './kernel/fragments.ts';
+export { parseReporters } from './report/write-reports.ts';
+export { type ProjectKey } from './project/schema.ts';
+export { statusIntervalFromEnv } from './log/live-status.ts';

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { OUTCOMES } from './errors.ts';
 import type { KernelBuildRequest } from './kernel/build.ts';
+import type { Progress } from './log/progress.ts';
 import type { Baseline } from './scenario/baseline.ts';
 import type { RunResult } from './scenario/results.ts';
 import { writeReports } from './report/write-reports.ts';
@@ -17,8 +18,13 @@ import { runScenarios, type RunOptions } from './scenario/runner.ts';
 import { shardOf, suiteOrder, type Shard } from './scenario/shard.ts';
 
 export interface SuiteOptions {
-  /** Scenario files, folders or names of shipped scenarios; none: the shipped suite. */
-  scenarios?: readonly string[];
+  /** Scenario files, folders or names of shipped scenarios (none: the shipped suite), or scenarios loadSuite gave. */
+  scenarios?: readonly string[] | readonly Scenario[];
+  /**
+   * The shipped suite as a whole: scenarios needing another profile's kernel are skipped, saying
+   * how to run them (default: true when no scenario was named).
+   */
+  wholeSuite?: boolean;
   /** The kernel under test (default: the embedded default, Debian's linux-source-7.3). */
   kernel?: KernelBuildRequest;
   accel?: RunOptions['accel'];
@@ -39,6 +45,8 @@ export interface SuiteOptions {
   kexecInto?: string;
   overrides?: RunOptions['overrides'];
   signal?: AbortSignal;
+  /** Where a kernel build shows its progress (the CLI's progress line). */
+  progress?: Progress;
 }
 
 /** The scenarios a suite run takes, loaded and validated (every problem at file:line:col) before anything starts. */
@@ -46,9 +54,13 @@ export async function loadSuite(args: readonly string[] = []): Promise<Scenario[
   return loadScenarios(await findScenarioFiles(args));
 }
 
+function isNames(x: readonly string[] | readonly Scenario[]): x is readonly string[] {
+  return x.every((s) => typeof s === 'string');
+}
+
 export async function runSuite(o: SuiteOptions): Promise<RunResult> {
-  const args = o.scenarios ?? [];
-  const all = await loadSuite(args);
+  const given = o.scenarios ?? [];
+  const all = isNames(given) ? await loadSuite(given) : [...given];
   const scenarios = o.shard === undefined ? all : shardOf(all, o.shard);
   const output = resolve(o.output);
   const reports = o.reports ?? ['json'];
@@ -70,12 +82,13 @@ export async function runSuite(o: SuiteOptions): Promise<RunResult> {
     ...(o.repeat === undefined ? {} : { repeat: o.repeat }),
     strictXfail: o.strictXfail === true,
     // The shipped suite builds one kernel: what needs another profile runs when asked for.
-    deferProfiles: args.length === 0,
+    deferProfiles: o.wholeSuite ?? given.length === 0,
     ...(o.shard === undefined ? {} : { shard: { ...o.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
     ...(o.baseline === undefined ? {} : { baseline: o.baseline }),
     ...(o.kexecInto === undefined ? {} : { kexecInto: o.kexecInto }),
     ...(o.overrides === undefined ? {} : { overrides: o.overrides }),
     ...(o.signal === undefined ? {} : { signal: o.signal }),
+    ...(o.progress === undefined ? {} : { kernel: { ...o.kernel, progress: o.progress } }),
   });
 }
 

@@ -1,13 +1,6 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { privateTempDir } from '../paths.ts';
-import { consoleReporter } from '../report/console-reporter.ts';
-import { createProgress } from '../log/progress.ts';
-import { agentFor } from '../scenario/agent-binding.ts';
-import { findScenarioFiles } from '../scenario/discover.ts';
-import { loadScenarios } from '../scenario/load.ts';
-import { BISECT_EXIT, bisectStep, bisectVerdict } from '../series/bisect.ts';
-import { HandoverError } from '../errors.ts';
+import { agentFor, BISECT_EXIT, bisectStep, bisectVerdict, consoleReporter, createProgress, findScenarioFiles, HandoverError, loadScenarios, privateTempDir } from '../index.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { reportError } from './run-command.ts';
 

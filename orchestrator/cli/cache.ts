@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { CACHE_KINDS, formatBytes, gcCache, listCache, parseAge, parseByteSize, pruneCache, type CacheEntry, type Collected } from '../host/cache-store.ts';
-import { cacheRoot } from '../paths.ts';
+import { CACHE_KINDS, type CacheEntry, cacheRoot, type Collected, formatBytes, gcCache, listCache, parseAge, parseByteSize, pruneCache } from '../index.ts';
 import { runCommand } from './run-command.ts';
 
 const day = (ms: number) => (ms === 0 ? 'never' : new Date(ms).toISOString().slice(0, 16).replace('T', ' '));

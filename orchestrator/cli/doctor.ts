@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { fixHost, formatChecks, runChecks } from '../host/doctor.ts';
+import { fixHost, formatChecks, runChecks } from '../index.ts';
 import { runCommand } from './run-command.ts';
 
 export function registerDoctor(program: Command): void {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { buildKernel } from '../kernel/build.ts';
-import { createProgress, formatSeconds } from '../log/progress.ts';
+import { buildKernel, createProgress, formatSeconds } from '../index.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 

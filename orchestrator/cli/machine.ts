@@ -1,10 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { HandoverError } from '../errors.ts';
-import { buildKernel } from '../kernel/build.ts';
-import { startMachine, type Machine } from '../machine/start.ts';
-import { writeSshAccess } from '../machine/ssh-config.ts';
-import { createProgress, formatSeconds } from '../log/progress.ts';
+import { buildKernel, createProgress, formatSeconds, HandoverError, type Machine, startMachine, writeSshAccess } from '../index.ts';
 import { addKernelOptions, addMachineOptions, kernelRequest, positiveInt, type KernelOptions, type MachineCliOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 

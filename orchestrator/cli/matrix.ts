@@ -1,17 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { OUTCOMES, usageError } from '../errors.ts';
-import { parseKernelSpec } from '../kernel/spec.ts';
-import { PROFILES } from '../kernel/fragments.ts';
-import { consoleReporter, type Reporter } from '../report/console-reporter.ts';
-import { createProgress } from '../log/progress.ts';
-import { formatMatrix, matrixToJUnit } from '../report/matrix.ts';
-import { parseReporters } from '../report/write-reports.ts';
-import { agentFor } from '../scenario/agent-binding.ts';
-import { findScenarioFiles } from '../scenario/discover.ts';
-import { loadScenarios } from '../scenario/load.ts';
-import { DEFAULT_MATRIX_KERNELS, runMatrix } from '../scenario/matrix.ts';
+import { agentFor, consoleReporter, createProgress, DEFAULT_MATRIX_KERNELS, findScenarioFiles, formatMatrix, loadScenarios, matrixToJUnit, OUTCOMES, parseKernelSpec, parseReporters, PROFILES, type Reporter, runMatrix, usageError } from '../index.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 

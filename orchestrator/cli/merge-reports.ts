@@ -1,11 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { OUTCOMES } from '../errors.ts';
-import { compareRuns, storeInHistory } from '../scenario/baseline.ts';
-import { consoleReporter, summaryLine } from '../report/console-reporter.ts';
-import { mergeRuns, readMergeInputs } from '../report/merge.ts';
-import { parseReporters, REPORTERS, writeReports } from '../report/write-reports.ts';
-import { baselineFor, exitCodeFor } from './run.ts';
+import { compareRuns, exitCodeFor, consoleReporter, mergeRuns, OUTCOMES, parseReporters, readMergeInputs, REPORTERS, storeInHistory, summaryLine, writeReports } from '../index.ts';
+import { baselineFor } from './run.ts';
 import { runCommand } from './run-command.ts';
 
 interface MergeCliOptions {

@@ -1,7 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { KernelBuildRequest } from '../kernel/build.ts';
-import { DEFAULT_KERNEL_SPEC } from '../kernel/spec.ts';
-import { PROFILES } from '../kernel/fragments.ts';
+import { DEFAULT_KERNEL_SPEC, type KernelBuildRequest, PROFILES } from '../index.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 

@@ -1,10 +1,6 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { usageError } from '../errors.ts';
-import { findProjectFile, loadProjectFile, type ProjectFile } from '../project/load.ts';
-import type { ProjectKey } from '../project/schema.ts';
-import { defaultsLayer, mergeSettings, projectLayer, type Layer, type Resolved, type RunSettings } from '../project/settings.ts';
-import { parseReporters, REPORTERS } from '../report/write-reports.ts';
+import { defaultsLayer, findProjectFile, type Layer, loadProjectFile, mergeSettings, parseReporters, type ProjectFile, type ProjectKey, projectLayer, REPORTERS, type Resolved, type RunSettings, usageError } from '../index.ts';
 
 /** The `run` options that handover.yaml can also set: commander's name for each, and its flag. */
 const FLAGS: Record<Exclude<ProjectKey, 'scenarios'>, { attr: string; flag: string }> = {

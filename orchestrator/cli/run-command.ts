@@ -1,4 +1,4 @@
-import { HandoverError, OUTCOMES } from '../errors.ts';
+import { HandoverError, OUTCOMES } from '../index.ts';
 
 /**
  * Runs one CLI action: gives it an AbortSignal tied to Ctrl-C/SIGTERM (the first signal asks

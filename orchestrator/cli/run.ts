@@ -1,22 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Argument, Option, type Command } from 'commander';
-import { OUTCOMES } from '../errors.ts';
-import { loadBaseline, storeInHistory, type Baseline } from '../scenario/baseline.ts';
-import { consoleReporter, summaryLine, type Reporter } from '../report/console-reporter.ts';
-import { createProgress } from '../log/progress.ts';
-import type { RunResult } from '../scenario/results.ts';
-import { parseKernelSpec } from '../kernel/spec.ts';
-import { PROJECT_FILE } from '../project/load.ts';
-import { projectJsonSchema } from '../project/schema.ts';
-import { formatSettings, valuesOf } from '../project/settings.ts';
-import { REPORTERS, writeReports } from '../report/write-reports.ts';
-import { agentFor } from '../scenario/agent-binding.ts';
-import { findScenarioFiles } from '../scenario/discover.ts';
-import { loadScenarios } from '../scenario/load.ts';
-import { runScenarios } from '../scenario/runner.ts';
-import { scenarioJsonSchema } from '../scenario/schema.ts';
-import { parseShard, shardOf, suiteOrder, type Shard } from '../scenario/shard.ts';
+import { type Baseline, consoleReporter, createProgress, exitCodeFor, formatSettings, loadBaseline, loadSuite, OUTCOMES, parseKernelSpec, parseShard, PROJECT_FILE, projectJsonSchema, type Reporter, REPORTERS, runSuite, scenarioJsonSchema, type Shard, shardOf, storeInHistory, summaryLine, valuesOf } from '../index.ts';
 import { addKernelOptions, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
 import { projectFor, runSettings, type ProjectCliOptions } from './project.ts';
 import { runCommand } from './run-command.ts';
@@ -39,22 +24,6 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'>, ProjectCliOptions, 
   baseline?: string;
   history?: string;
   kexecInto?: string;
-}
-
-/** Files for the machine reporters, written when the run ends. */
-function fileReporter(dir: string, kinds: readonly string[]): Reporter {
-  return {
-    async runEnd(run: RunResult) {
-      await writeReports(dir, run, kinds);
-    },
-  };
-}
-
-/** 0 when everything passed, 1 on a failure (a flaky scenario is one), else the first infrastructure error's code. */
-export function exitCodeFor(run: RunResult): number {
-  if (run.summary.failed > 0) return 1;
-  const infra = run.scenarios.find((r) => r.status === 'error');
-  return infra === undefined ? 0 : OUTCOMES[infra.outcome ?? 'vm-failed'].exit;
 }
 
 /** `--baseline`, read before anything starts; an empty history directory is no baseline yet. */
@@ -102,38 +71,36 @@ export function registerRun(program: Command): void {
         const s = valuesOf(settings);
         const kinds = s.reporters;
         if (opts.kexecInto !== undefined) parseKernelSpec(opts.kexecInto, '--kexec-into');
-        const all = await loadScenarios(await findScenarioFiles(s.scenarios));
+        const all = await loadSuite(s.scenarios);
         const baseline = await baselineFor(opts.baseline);
         const scenarios = opts.shard === undefined ? all : shardOf(all, opts.shard);
         if (opts.shard !== undefined && scenarios.length === 0) {
           process.stderr.write(`shard ${opts.shard.index}/${opts.shard.total}: no scenarios in this shard (${all.length} in all): writing empty reports\n`);
         }
         const output = resolve(s.output);
-        const reporters: Reporter[] = [fileReporter(output, kinds)];
-        // One VM per CPU unless asked: each TCG guest keeps one core busy (planJobs caps it by memory).
         const jobs = s.jobs ?? availableParallelism();
         // The live status comes first: its runEnd lifts the block before the summary is printed;
         // the console's lines go through it, above the block.
         const status = liveStatusFor(opts, signal);
-        if (kinds.includes('console')) reporters.unshift(consoleReporter(status.stream, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
-        reporters.unshift(status);
-        const run = await runScenarios({
-          scenarios,
-          // A cold kernel build takes minutes: show it like `kernel build` does.
+        const reporters: Reporter[] = [status];
+        if (kinds.includes('console')) reporters.push(consoleReporter(status.stream, process.stdout, { buffered: Math.min(jobs, scenarios.length * opts.repeat) > 1 }));
+        const run = await runSuite({
+          scenarios: all,
+          wholeSuite: s.scenarios.length === 0,
           // --jobs is the VM count here: make's parallelism is --build-jobs (default: the CPU count).
-          kernel: { ...kernelRequest({ kernel: s.kernel, config: s.config, profile: s.profiles, ccache: s.ccache, jobs: s.build_jobs }), progress: createProgress() },
+          kernel: kernelRequest({ kernel: s.kernel, config: s.config, profile: s.profiles, ccache: s.ccache, jobs: s.build_jobs }),
+          // A cold kernel build takes minutes: show it like `kernel build` does.
+          progress: createProgress(),
           accel: s.accel,
           output,
+          reports: kinds.filter((k) => k !== 'console'),
           reporters,
-          agentFor,
           signal,
           jobs,
           retries: s.retries,
           strictXfail: opts.strictXfail === true,
-          // The shipped suite builds one kernel: what needs another profile runs when asked for.
-          deferProfiles: s.scenarios.length === 0,
           repeat: opts.repeat,
-          ...(opts.shard === undefined ? {} : { shard: { ...opts.shard, suite: suiteOrder(all.map((s) => s.name)) } }),
+          ...(opts.shard === undefined ? {} : { shard: opts.shard }),
           ...(baseline === undefined ? {} : { baseline }),
           ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),
           overrides: {

@@ -1,14 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { OUTCOMES } from '../errors.ts';
-import { createProgress } from '../log/progress.ts';
-import { parseReporters } from '../report/write-reports.ts';
-import { agentFor } from '../scenario/agent-binding.ts';
-import { findScenarioFiles } from '../scenario/discover.ts';
-import { loadScenarios } from '../scenario/load.ts';
-import { formatSeriesTable, seriesToJUnit } from '../report/series.ts';
-import { runSeries, seriesExitCode } from '../series/series.ts';
+import { agentFor, createProgress, findScenarioFiles, formatSeriesTable, loadScenarios, OUTCOMES, parseReporters, runSeries, seriesExitCode, seriesToJUnit } from '../index.ts';
 import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { createLiveStatus, statusIntervalFromEnv, type LiveStatus } from '../log/live-status.ts';
+import { createLiveStatus, type LiveStatus, statusIntervalFromEnv } from '../index.ts';
 
 export interface StatusCliOptions {
   /** false with --no-status. */

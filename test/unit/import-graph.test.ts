@@ -64,6 +64,12 @@ function layerViolations(g: ReadonlyMap<string, readonly string[]>): string[] {
   return found;
 }
 
+/** Imports of the CLI (cli.ts, cli/) that go around index.ts into the library. */
+function cliBypasses(g: ReadonlyMap<string, readonly string[]>): string[] {
+  const isCli = (f: string) => f === 'cli.ts' || f.startsWith('cli/');
+  return [...g].flatMap(([f, deps]) => (isCli(f) ? deps.filter((d) => !isCli(d) && d !== 'index.ts').map((d) => `${f} → ${d}`) : []));
+}
+
 /** Every cycle found by a depth-first walk, as `a.ts -> b.ts -> a.ts`. */
 function cycles(g: ReadonlyMap<string, readonly string[]>): string[] {
   const state = new Map<string, 'open' | 'done'>();
@@ -124,4 +130,17 @@ describe("the orchestrator's import graph", () => {
       'scenario/runner.ts → report/html.ts (scenario → report)',
     ]);
   });
+
+  it('the CLI reaches the library only through index.ts, the API a program imports', async () => {
+    expect(cliBypasses(await graph())).toEqual([]);
+  });
+
+  it('negative control: a CLI module importing a library module directly is named', () => {
+    const g = new Map([
+      ['cli/run.ts', importsOf('cli/run.ts', "import { runSuite } from '../index.ts';\nimport { runScenarios } from '../scenario/runner.ts';\nimport { x } from './options.ts';\n")],
+      ['cli.ts', importsOf('cli.ts', "import { createProgram } from './cli/program.ts';\nimport type { Outcome } from './errors.ts';\n")],
+    ]);
+    expect(cliBypasses(g)).toEqual(['cli/run.ts → scenario/runner.ts', 'cli.ts → errors.ts']);
+  });
 });
+

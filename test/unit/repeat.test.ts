@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from '../../orchestrator/cli/program.ts';
-import { exitCodeFor } from '../../orchestrator/cli/run.ts';
+import { exitCodeFor } from '../../orchestrator/suite.ts';
 import { compareRuns } from '../../orchestrator/scenario/baseline.ts';
 import { consoleReporter } from '../../orchestrator/report/console-reporter.ts';
 import { toHtml } from '../../orchestrator/report/html.ts';
