@@ -56,25 +56,20 @@ function uninstall(): void {
   for (const sig of SIGNALS) process.off(sig, handlers[sig]);
 }
 
-/** Registers a live QEMU pid; the returned function unregisters it (call once it has exited). */
-export function registerQemu(pid: number): () => void {
-  live.add(pid);
+function register(set: Set<number>, id: number): () => void {
+  set.add(id);
   install();
   return () => {
-    live.delete(pid);
+    set.delete(id);
     if (live.size === 0 && groups.size === 0) uninstall();
   };
 }
 
+/** Registers a live QEMU pid; the returned function unregisters it (call once it has exited). */
+export const registerQemu = (pid: number): (() => void) => register(live, pid);
+
 /** Registers a process group (its leader's pid) to be killed as a whole; returns the unregister. */
-export function registerProcessGroup(leader: number): () => void {
-  groups.add(leader);
-  install();
-  return () => {
-    groups.delete(leader);
-    if (live.size === 0 && groups.size === 0) uninstall();
-  };
-}
+export const registerProcessGroup = (leader: number): (() => void) => register(groups, leader);
 
 /** Pids of QEMUs this process still owns (for tests and diagnostics). */
 export function liveQemuPids(): readonly number[] {
