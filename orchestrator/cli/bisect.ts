@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { agentFor, BISECT_EXIT, bisectStep, bisectVerdict, consoleReporter, createProgress, findScenarioFiles, HandoverError, loadScenarios, privateTempDir } from '../index.ts';
-import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
+import { addAccelOption, addKernelOptions, kernelRequest, type Accel, type KernelOptions } from './options.ts';
 import { reportError } from './run-command.ts';
 
 interface BisectCliOptions extends KernelOptions {
   output?: string;
-  accel: 'auto' | 'kvm' | 'tcg';
+  accel: Accel;
 }
 
 /**
@@ -15,14 +15,13 @@ interface BisectCliOptions extends KernelOptions {
  * above 127 to stop the bisection (bad usage, a missing host tool, Ctrl-C).
  */
 export function registerBisect(program: Command): void {
-  addKernelOptions(
+  addAccelOption(addKernelOptions(
     program
       .command('bisect-step')
       .description('for git bisect run: build the tree, run the scenarios; exit 0 good, 1 bad, 125 skip (build or infrastructure failure), 128+ abort')
       .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios (default: the shipped suite)'),
-  )
+  ))
     .option('-o, --output <dir>', 'where results go (default: a new temp dir, printed; keep it out of the tree under test)')
-    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .action(async (args: string[], opts: BisectCliOptions, cmd: Command) => {
       const controller = new AbortController();
       const onSignal = (name: NodeJS.Signals) => controller.abort(new HandoverError('interrupted', `stopped by ${name}`));

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { compareRuns, exitCodeFor, consoleReporter, mergeRuns, OUTCOMES, parseReporters, readMergeInputs, REPORTERS, storeInHistory, summaryLine, writeReports } from '../index.ts';
+import { addBaselineOptions, addReportOptions } from './options.ts';
 import { baselineFor } from './run.ts';
 import { runCommand } from './run-command.ts';
 
@@ -12,14 +13,13 @@ interface MergeCliOptions {
 }
 
 export function registerMergeReports(program: Command): void {
-  program
-    .command('merge-reports')
-    .description('join the results of shards (handover run --shard i/n) into one report; exit code as run would give')
-    .argument('<results...>', "each shard's --output folder or its results.json")
-    .option('-o, --output <dir>', 'where the merged reports go', 'handover-results')
-    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap,html')
-    .option('--baseline <file|dir>', 'compare the merged results with a previous results.json, or the newest one in a history directory')
-    .option('--history <dir>', 'also store the merged results.json there, named by its start time')
+  addBaselineOptions(addReportOptions(
+    program
+      .command('merge-reports')
+      .description('join the results of shards (handover run --shard i/n) into one report; exit code as run would give')
+      .argument('<results...>', "each shard's --output folder or its results.json"),
+    { reporters: REPORTERS, known: REPORTERS, output: 'handover-results', outputHelp: 'where the merged reports go' },
+  ))
     .action((inputs: string[], opts: MergeCliOptions) =>
       runCommand(async () => {
         const { kinds, bad } = parseReporters(opts.reporter);

@@ -3,8 +3,12 @@ import { DEFAULT_KERNEL_SPEC, type KernelBuildRequest, PROFILES } from '../index
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-export interface KernelOptions {
+export interface KernelOptions extends BuildOptions {
   kernel: string;
+}
+
+/** How a kernel is configured and built, without choosing it: `run`'s kernel and every kernel of `matrix`. */
+export interface BuildOptions {
   config: string[];
   profile: string[];
   jobs?: number | undefined;
@@ -12,17 +16,49 @@ export interface KernelOptions {
 }
 
 /**
- * The options that choose and configure a kernel: the same on every command that needs one.
- * `makeJobsFlag` renames `-j, --jobs` (make's parallelism) where --jobs means something else:
- * `run` says `--build-jobs` and keeps --jobs for VMs.
+ * Config fragments, profiles, make's parallelism and ccache. `makeJobsFlag` renames `-j, --jobs`
+ * where --jobs means something else: `run` says `--build-jobs` and keeps --jobs for VMs.
  */
-export function addKernelOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
+export function addBuildOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
   return cmd
-    .option('-k, --kernel <spec>', 'debian:linux-source-X.Y[@suite], git:<repo>#<ref>, or a path', DEFAULT_KERNEL_SPEC)
     .option('-c, --config <fragment|CONFIG_X=val>', 'a fragment file or one item, after the built-in ones (repeatable)', collect, [])
     .option('-p, --profile <name>', `a built-in profile: ${Object.keys(PROFILES).join(' or ')} (repeatable)`, collect, [])
     .option(opts.makeJobsFlag ?? '-j, --jobs <n>', 'parallel make jobs (default: CPU count)', positiveInt)
     .option('--no-ccache', 'do not use ccache even when installed');
+}
+
+/** The options that choose and configure a kernel: the same on every command that needs one. */
+export function addKernelOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
+  return addBuildOptions(cmd.option('-k, --kernel <spec>', 'debian:linux-source-X.Y[@suite], git:<repo>#<ref>, or a path', DEFAULT_KERNEL_SPEC), opts);
+}
+
+export type Accel = 'auto' | 'kvm' | 'tcg';
+
+/** `--accel`: the same choices everywhere a guest boots. */
+export function addAccelOption(cmd: Command): Command {
+  return cmd.addOption(accelOption());
+}
+
+/** `-a, --append`: on run it reaches every boot of every scenario. */
+export function appendOption(): Option {
+  return new Option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)');
+}
+
+/** `--baseline` and `--history`: run and merge-reports compare and keep results the same way. */
+export function addBaselineOptions(cmd: Command): Command {
+  return cmd
+    .option('--baseline <file|dir>', 'compare the results with a previous results.json, or the newest one in a history directory')
+    .option('--history <dir>', 'also store the results.json there, named by its start time');
+}
+
+function accelOption(): Option {
+  return new Option('--accel <accel>', 'accelerator: auto probes KVM and falls back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto');
+}
+
+/** `-r, --reporter` and `-o, --output`, with the command's own defaults. */
+export function addReportOptions(cmd: Command, defaults: { reporters: readonly string[]; known: readonly string[]; output?: string; outputHelp: string }): Command {
+  const withReporter = cmd.option('-r, --reporter <list>', `comma-separated: ${defaults.known.join(', ')}`, defaults.reporters.join(','));
+  return defaults.output === undefined ? withReporter.option('-o, --output <dir>', defaults.outputHelp) : withReporter.option('-o, --output <dir>', defaults.outputHelp, defaults.output);
 }
 
 export function kernelRequest(o: KernelOptions): KernelBuildRequest {
@@ -39,8 +75,8 @@ export interface MachineCliOptions {
 /** How to boot: kernel command line, accelerator, size. */
 export function addMachineOptions(cmd: Command): Command {
   return cmd
-    .option('-a, --append <args>', 'extra kernel command line arguments')
-    .addOption(new Option('--accel <accel>', 'accelerator: auto probes KVM and falls back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto'))
+    .addOption(appendOption())
+    .addOption(accelOption())
     .option('-m, --memory <MiB>', 'guest memory in MiB', positiveInt, 1024)
     .option('--cpus <n>', 'guest CPUs', positiveInt, 2);
 }

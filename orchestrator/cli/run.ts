@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Argument, Option, type Command } from 'commander';
 import { type Baseline, consoleReporter, createProgress, exitCodeFor, formatSettings, loadBaseline, loadSuite, OUTCOMES, parseKernelSpec, parseShard, PROJECT_FILE, projectJsonSchema, type Reporter, REPORTERS, runSuite, scenarioJsonSchema, type Shard, shardOf, storeInHistory, summaryLine, valuesOf } from '../index.ts';
-import { addKernelOptions, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
+import { addAccelOption, addBaselineOptions, addKernelOptions, addReportOptions, appendOption, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
 import { projectFor, runSettings, type ProjectCliOptions } from './project.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
@@ -35,13 +35,19 @@ export async function baselineFor(path: string | undefined): Promise<Baseline | 
 }
 
 export function registerRun(program: Command): void {
-  addStatusOptions(addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' }))
+  addStatusOptions(
+    addAccelOption(
+      addReportOptions(addBaselineOptions(addKernelOptions(program.command('run').description('run scenarios (default: the shipped suite) and report; exit 0 when all pass, 1 on failures'), { makeJobsFlag: '--build-jobs <n>' })), {
+        reporters: REPORTERS,
+        known: REPORTERS,
+        output: 'handover-results',
+        outputHelp: 'where results and artifacts go',
+      }),
+    ),
+  )
     .argument('[scenario...]', 'scenario files, folders, or names of shipped scenarios')
-    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json,ktap,html')
-    .option('-o, --output <dir>', 'where results and artifacts go', 'handover-results')
-    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .addOption(new Option('--kexec-syscall <syscall>', 'force every kexec load through this syscall (legacy bypasses KHO: a negative control)').choices(['file', 'legacy']))
-    .option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)')
+    .addOption(appendOption())
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
     .option('-j, --jobs <n>', 'VMs at once (default: the CPU count; lowered to what CPUs and free memory allow)', positiveInt)
     .option(
@@ -53,8 +59,6 @@ export function registerRun(program: Command): void {
     .option('--strict-xfail', 'an XPASS (a known kernel bug that did not show) fails its scenario')
     .option('--repeat <n>', 'run every scenario n times, each in a fresh VM: passed only when every repeat passed; repeats that disagree are flaky, a failure', positiveInt, 1)
     .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
-    .option('--baseline <file|dir>', 'compare with a previous results.json, or the newest one in a history directory')
-    .option('--history <dir>', "also store this run's results.json there, named by its start time")
     .option('--kexec-into <spec>', 'kexec into another kernel (built with the same profiles and config); wins over a scenario’s kexec_into')
     .option('--project <file>', 'use this project file instead of the nearest handover.yaml from the current directory up')
     .option('--no-project', 'use no project file')

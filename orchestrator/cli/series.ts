@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { agentFor, createProgress, findScenarioFiles, formatSeriesTable, loadScenarios, OUTCOMES, parseReporters, runSeries, seriesExitCode, seriesToJUnit } from '../index.ts';
-import { addKernelOptions, kernelRequest, type KernelOptions } from './options.ts';
+import { addAccelOption, addKernelOptions, addReportOptions, kernelRequest, type Accel, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
@@ -15,25 +15,29 @@ interface SeriesCliOptions extends KernelOptions, StatusCliOptions {
   testBase?: boolean;
   reporter: string;
   output: string;
-  accel: 'auto' | 'kvm' | 'tcg';
+  accel: Accel;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 
 export function registerSeries(program: Command): void {
-  addStatusOptions(addKernelOptions(
-    program
-      .command('series')
-      .description('apply a patch series to a base tree patch by patch: does each apply, build (new warnings) and pass the scenarios; names the first bad patch')
-      .argument('<series>', 'an mbox (as b4 am writes it), a folder of git format-patch files, or a git range A..B of the --kernel checkout'),
-  ))
+  addStatusOptions(
+    addAccelOption(
+      addReportOptions(
+        addKernelOptions(
+          program
+            .command('series')
+            .description('apply a patch series to a base tree patch by patch: does each apply, build (new warnings) and pass the scenarios; names the first bad patch')
+            .argument('<series>', 'an mbox (as b4 am writes it), a folder of git format-patch files, or a git range A..B of the --kernel checkout'),
+        ),
+        { reporters: ['console', 'junit', 'json'], known: REPORTERS, output: 'handover-series', outputHelp: 'where results go (series.json, junit.xml, one folder per patch)' },
+      ),
+    ),
+  )
     .option('-s, --scenarios <list>', 'scenario files, folders or shipped names, comma-separated or repeated (default: the shipped suite)', collect, [])
     .option('--each', 'build and test after every patch (default)')
     .option('--final-only', 'apply every patch, then build and test once')
     .option('--test-base', 'also run the scenarios on the base tree (it is always built: its warnings are the baseline)')
-    .option('-r, --reporter <list>', `comma-separated: ${REPORTERS.join(', ')}`, 'console,junit,json')
-    .option('-o, --output <dir>', 'where results go (series.json, junit.xml, one folder per patch)', 'handover-series')
-    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .action((series: string, opts: SeriesCliOptions) =>
       runCommand(async (signal) => {
         const { kinds, bad } = parseReporters(opts.reporter, REPORTERS);
