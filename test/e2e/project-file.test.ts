@@ -27,16 +27,21 @@ scenarios: [tools/testing/handover]
 reporters: [json]
 output: handover-results
 retries: 0
+config: [tools/testing/handover/kernel.config]
 `;
+
+// The tree's own fragment: a symbol the built-in fragments already set, so the kernel is the cached one.
+const FRAGMENT = '# the tree asks for LUO itself\nCONFIG_LIVEUPDATE=y\n';
 
 /** A tree-like directory with its handover.yaml (plus `extra`), its scenario, and a subdirectory to run from. */
 const made: string[] = [];
-async function tree(extra = ''): Promise<{ top: string; sub: string }> {
+async function tree(extra = '', fragment = FRAGMENT): Promise<{ top: string; sub: string }> {
   const top = await mkdtemp(join(tmpdir(), 'handover-project-e2e-'));
   made.push(top);
   await writeFile(join(top, 'Makefile'), '# not a real kernel tree\n');
   await mkdir(join(top, 'tools', 'testing', 'handover'), { recursive: true });
   await writeFile(join(top, 'tools', 'testing', 'handover', 'tree-memfd.yaml'), SCENARIO);
+  await writeFile(join(top, 'tools', 'testing', 'handover', 'kernel.config'), fragment);
   await writeFile(join(top, 'handover.yaml'), PROJECT + extra);
   const sub = join(top, 'drivers', 'misc');
   await mkdir(sub, { recursive: true });
@@ -64,6 +69,7 @@ describe('handover.yaml in a kernel tree', () => {
     expect(lines).toContain(`output: "${join(good.top, 'handover-results')}"  # ../../handover.yaml:5`);
     expect(lines).toContain('jobs: 1  # --jobs');
     expect(lines).toContain('kernel: "debian:linux-source-7.3"  # default');
+    expect(lines).toContain(`config: ["${join(good.top, 'tools', 'testing', 'handover', 'kernel.config')}"]  # ../../handover.yaml:7`);
     await expect(access(join(good.top, 'handover-results'))).rejects.toThrow();
   });
 
@@ -90,12 +96,19 @@ describe('handover.yaml in a kernel tree', () => {
     expect(failed?.message).toMatch(/^the handover did not arrive: boot 2's console has no 'luo: Retrieved live update data'/);
   });
 
+  it('control: the fragment the file names is the one the kernel is configured from (a symbol the tree lacks stops it, naming the fragment)', async () => {
+    const odd = await tree('', '# the tree asks for LUO itself\nCONFIG_HANDOVER_NO_SUCH_SYMBOL=y\n');
+    const r = await handover(['run'], { cwd: odd.sub });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`CONFIG_HANDOVER_NO_SUCH_SYMBOL=y (asked by ${join(odd.top, 'tools', 'testing', 'handover', 'kernel.config')}:2) does not exist`);
+  });
+
   it('a bad value stops the run at handover.yaml:LINE:COL with exit 2, before anything starts', async () => {
     const bad = await tree('jobs: two\n');
     const r = await handover(['run'], { cwd: bad.sub });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('handover: usage-error: 1 problem in ../../handover.yaml; nothing was run');
-    expect(r.stderr).toContain('../../handover.yaml:7:7: error: jobs: Invalid input: expected number, received string');
+    expect(r.stderr).toContain('../../handover.yaml:8:7: error: jobs: Invalid input: expected number, received string');
     await expect(access(join(bad.top, 'handover-results'))).rejects.toThrow();
     // The same file with --no-project is not read: the command line alone decides (here: print and exit 0).
     expect((await handover(['run', '--no-project', '--print-config'], { cwd: bad.sub })).exitCode).toBe(0);
