@@ -197,10 +197,10 @@ describe('handover.schema.json', () => {
   });
 });
 
-describe("the README's example", () => {
-  it('loads, and a bad jobs: there gives the diagnostic the README shows', async () => {
-    const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Project file'));
+describe("docs/project.md's example", () => {
+  it('loads, and a bad jobs: there gives the diagnostic the page shows', async () => {
+    const readme = await readFile(join(PACKAGE_ROOT, 'docs', 'project.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('# Project file'));
     const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
     expect(errors(example)).toEqual([]);
     const shown = /\(`(\.\.\/handover\.yaml:\d+:\d+: error: jobs: [^`]*)`\)/.exec(section)?.[1];
