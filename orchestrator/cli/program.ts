@@ -7,6 +7,7 @@ import { registerConsole, registerMachine } from './machine.ts';
 import { registerMatrix } from './matrix.ts';
 import { registerMergeReports } from './merge-reports.ts';
 import { registerRun, registerSchema } from './run.ts';
+import { projectHook } from './project.ts';
 import { registerSeries } from './series.ts';
 
 /** The whole command tree; cli.ts parses argv with it, tests read its options. */
@@ -28,5 +29,6 @@ export function createProgram(): Command {
   registerBisect(program);
   registerSchema(program);
   registerCache(program);
+  projectHook(program);
   return program;
 }

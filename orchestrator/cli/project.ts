@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { defaultsLayer, findProjectFile, type Layer, loadProjectFile, mergeSettings, parseReporters, type ProjectFile, type ProjectKey, projectLayer, REPORTERS, type Resolved, type RunSettings, usageError } from '../index.ts';
+import { reportError } from './run-command.ts';
 
 /** The `run` options that handover.yaml can also set: commander's name for each, and its flag. */
 const FLAGS: Record<Exclude<ProjectKey, 'scenarios'>, { attr: string; flag: string }> = {
@@ -59,4 +60,47 @@ export function runSettings(cmd: Command, args: readonly string[], project: Proj
   if (args.length > 0) typed.scenarios = { value: given.scenarios, origin: 'arguments' };
   // What was not typed holds commander's default.
   return mergeSettings(defaultsLayer(given), project === undefined ? {} : projectLayer(project), typed);
+}
+
+/** handover.yaml keys that other commands take too, by their option's attribute there (-j is make's jobs). */
+const KERNEL_KEYS: Partial<Record<ProjectKey, string>> = {
+  kernel: 'kernel',
+  config: 'config',
+  profiles: 'profile',
+  ccache: 'ccache',
+  accel: 'accel',
+  append: 'append',
+  build_jobs: 'jobs',
+};
+
+/**
+ * For every command but `run` (which merges the file itself, with origins): the nearest
+ * handover.yaml's kernel settings where the command has the option and the user did not type it,
+ * so `handover kernel build`, `boot`, `series`… in a tree build the kernel `run` would.
+ */
+export async function applyProjectDefaults(cmd: Command, cwd: string): Promise<void> {
+  // A command that takes none of them (doctor, cache, schema…) does not read the file at all.
+  if (!Object.values(KERNEL_KEYS).some((attr) => cmd.options.some((o) => o.attributeName() === attr))) return;
+  const project = await projectFor({}, cwd);
+  if (project === undefined) return;
+  const layer = projectLayer(project);
+  for (const [key, attr] of Object.entries(KERNEL_KEYS) as [ProjectKey, string][]) {
+    const v = layer[key];
+    if (v === undefined || !cmd.options.some((o) => o.attributeName() === attr)) continue;
+    if (cmd.getOptionValueSource(attr) === 'cli') continue;
+    cmd.setOptionValueWithSource(attr, v.value, 'config');
+  }
+}
+
+/** The program's preAction hook: a bad handover.yaml stops any command as it stops `run` (exit 2). */
+export function projectHook(program: Command): void {
+  program.hook('preAction', async (_program, action) => {
+    if (action.name() === 'run') return;
+    try {
+      await applyProjectDefaults(action, process.cwd());
+    } catch (err) {
+      const code = reportError(err);
+      throw new CommanderError(code, 'handover.project', 'bad project file');
+    }
+  });
 }

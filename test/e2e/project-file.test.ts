@@ -101,6 +101,10 @@ describe('handover.yaml in a kernel tree', () => {
     const r = await handover(['run'], { cwd: odd.sub });
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toContain(`CONFIG_HANDOVER_NO_SUCH_SYMBOL=y (asked by ${join(odd.top, 'tools', 'testing', 'handover', 'kernel.config')}:2) does not exist`);
+    // `kernel build` in the same tree reads the same file: the same fragment, the same refusal.
+    const k = await handover(['kernel', 'build'], { cwd: odd.sub });
+    expect(k.exitCode, k.stderr).toBe(3);
+    expect(k.stderr).toContain(`(asked by ${join(odd.top, 'tools', 'testing', 'handover', 'kernel.config')}:2)`);
   });
 
   it('a bad value stops the run at handover.yaml:LINE:COL with exit 2, before anything starts', async () => {

@@ -208,3 +208,55 @@ describe("docs/project.md's example", () => {
     expect(errors(example.replace(/^jobs: 2/m, 'jobs: two'), '../handover.yaml')).toEqual([shown]);
   });
 });
+
+describe('handover.yaml for the other commands (kernel build, boot, series, …)', () => {
+  /** `handover ARGV…` run from `cwd` by the real command tree, the action replaced: the options it would get. */
+  async function optsOf(path: string[], argv: string[], cwd: string): Promise<Record<string, unknown>> {
+    const program = createProgram();
+    let cmd = program as ReturnType<typeof createProgram> | undefined;
+    for (const name of path) cmd = cmd?.commands.find((c) => c.name() === name);
+    if (cmd === undefined) throw new Error(`no command ${path.join(' ')}`);
+    let got: Record<string, unknown> = {};
+    const target = cmd;
+    target.action(() => {
+      got = target.opts();
+    });
+    const back = process.cwd();
+    process.chdir(cwd);
+    try {
+      await program.parseAsync(['node', 'handover', ...path, ...argv]);
+    } finally {
+      process.chdir(back);
+    }
+    return got;
+  }
+
+  it('kernel build takes the kernel, fragments, profiles and make jobs of the nearest file; what is typed wins', async () => {
+    await writeFile(join(dir, 'handover.yaml'), 'kernel: .\nconfig: [extra.config]\nprofiles: [kasan]\nbuild_jobs: 3\njobs: 1\n');
+    await mkdir(join(dir, 'sub'));
+    const o = await optsOf(['kernel', 'build'], ['--profile', 'debug'], join(dir, 'sub'));
+    expect(o).toMatchObject({ config: [join(dir, 'extra.config')], profile: ['debug'], jobs: 3 });
+    expect(String(o.kernel)).toContain(dir);
+  });
+
+  it('boot takes accel and append too; series its base kernel', async () => {
+    await writeFile(join(dir, 'handover.yaml'), 'accel: tcg\nappend: loglevel=7\nkernel: .\n');
+    expect(await optsOf(['boot'], [], dir)).toMatchObject({ accel: 'tcg', append: 'loglevel=7' });
+    expect(String((await optsOf(['series'], ['x.mbox'], dir)).kernel)).toContain(dir);
+  });
+
+  it('a bad value stops them as it stops run (exit 2), and a command with none of the keys does not read the file', async () => {
+    await writeFile(join(dir, 'handover.yaml'), 'accel: fast\n');
+    const stderr: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (stderr.push(String(chunk)), true));
+    try {
+      await expect(optsOf(['boot'], [], dir)).rejects.toMatchObject({ exitCode: 2 });
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(stderr.join('')).toMatch(/handover\.yaml:1:8: error: accel/);
+    // Control: doctor takes no kernel options, so the same broken file is not its business.
+    await expect(optsOf(['doctor'], [], dir)).resolves.toBeDefined();
+  });
+});
