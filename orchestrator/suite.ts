@@ -69,9 +69,10 @@ export async function runSuite(o: SuiteOptions): Promise<RunResult> {
       await writeReports(output, run, reports);
     },
   };
+  const kernel = o.progress === undefined ? o.kernel : { ...o.kernel, progress: o.progress };
   return runScenarios({
     scenarios,
-    ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
+    ...(kernel === undefined ? {} : { kernel }),
     ...(o.accel === undefined ? {} : { accel: o.accel }),
     output,
     reporters: [...(o.reporters ?? []), fileReporter],
@@ -88,7 +89,6 @@ export async function runSuite(o: SuiteOptions): Promise<RunResult> {
     ...(o.kexecInto === undefined ? {} : { kexecInto: o.kexecInto }),
     ...(o.overrides === undefined ? {} : { overrides: o.overrides }),
     ...(o.signal === undefined ? {} : { signal: o.signal }),
-    ...(o.progress === undefined ? {} : { kernel: { ...o.kernel, progress: o.progress } }),
   });
 }
 

@@ -1,6 +1,7 @@
 // The exported API, as a program that depends on handover uses it: a module importing only from
 // the package entry ('handover', resolved through node_modules to dist/index.js) runs a shipped
 // scenario on the default kernel and gets the same results and report files `handover run` writes.
+// The program sits in a temp dir whose node_modules holds only the package: nothing else resolves.
 import { mkdtemp, readFile, rm, symlink, writeFile, mkdir, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,10 +45,6 @@ async function program(out: string, ...args: string[]) {
 }
 
 describe('the exported API', () => {
-  it('imports nothing but the package entry', () => {
-    expect([...PROGRAM.matchAll(/from '([^']+)'/g)].map((m) => m[1])).toEqual(['handover']);
-  });
-
   it('runSuite runs memfd-round-trip on the default kernel and writes the reports', async () => {
     const r = await program('ok');
     expect(r).toMatchObject({ exit: 0, status: 'passed', summary: { passed: 1, failed: 0 } });

@@ -19,9 +19,7 @@ export function commandLines(text: string, where: string): CommandLine[] {
   for (const m of text.matchAll(/\bnode\s+(?:"\$\{?HANDOVER_BIN\}?"|\S*bin\/handover\.js)\s+([^\n]*)/g)) {
     const tokens = (m[1] ?? '').split(/\s+/).filter(Boolean);
     if ((tokens[0] ?? '').startsWith('"${args')) continue;
-    const sub = tokens[1];
-    const command = (tokens[0] === 'kernel' || tokens[0] === 'cache') && sub !== undefined && !sub.startsWith('-') ? `${tokens[0]} ${sub}` : (tokens[0] ?? '');
-    out.push(parseTokens(`${where}:${lineOf(m.index)}`, command, tokens));
+    out.push(commandLine(`${where}:${lineOf(m.index)}`, tokens));
   }
   const start = /\bargs=\((\w[\w-]*)\)/.exec(text);
   if (start !== null) {
@@ -29,6 +27,13 @@ export function commandLines(text: string, where: string): CommandLine[] {
     out.push(parseTokens(`${where}:${lineOf(start.index)}`, start[1] ?? '', tokens));
   }
   return out;
+}
+
+/** One invocation's words after `handover`: the command (with its subcommand) and its options. */
+export function commandLine(where: string, tokens: string[]): CommandLine {
+  const sub = tokens[1];
+  const command = (tokens[0] === 'kernel' || tokens[0] === 'cache') && sub !== undefined && !sub.startsWith('-') ? `${tokens[0]} ${sub}` : (tokens[0] ?? '');
+  return parseTokens(where, command, tokens);
 }
 
 function parseTokens(where: string, command: string, tokens: string[]): CommandLine {

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command, Option } from 'commander';
-import { commandLines, type CommandLine } from './cli-lines.ts';
+import { commandLine, type CommandLine } from './cli-lines.ts';
 
 export const CLI_START = '<!-- cli-reference: generated from orchestrator/cli/program.ts; test/unit/docs.test.ts checks it -->';
 export const CLI_END = '<!-- /cli-reference -->';
@@ -113,8 +113,7 @@ export function brokenLinks(file: string, text: string, readFile = (f: string) =
 
 /** Handover command lines in a Markdown text: in shell code blocks and in inline code. */
 export function markdownCommandLines(text: string, where: string): CommandLine[] {
-  const lines: string[] = [];
-  const lineNo: number[] = [];
+  const out: CommandLine[] = [];
   let fence: string | undefined;
   text.split('\n').forEach((line, i) => {
     const f = /^```(\w*)/.exec(line);
@@ -132,11 +131,10 @@ export function markdownCommandLines(text: string, where: string): CommandLine[]
       // Usage notation ([--x], A|B, N…) reduced to the words; stop at "--" (the guest's argv follows).
       const words = cmd.split(/\s+/).flatMap((w) => w.replace(/^[[(]+|[\])…,]+$/g, '').split('|')).filter(Boolean);
       const end = words.indexOf('--');
-      lines.push(`node bin/handover.js ${(end < 0 ? words : words.slice(0, end)).join(' ')}`);
-      lineNo.push(i + 1);
+      out.push(commandLine(`${where}:${i + 1}`, end < 0 ? words : words.slice(0, end)));
     }
   });
-  return lines.flatMap((l, k) => commandLines(l, `${where}:${lineNo[k] ?? 0}`).map((c) => ({ ...c, where: `${where}:${lineNo[k] ?? 0}` })));
+  return out;
 }
 
 export const DOCS_DIR = (root: string) => join(root, 'docs');
