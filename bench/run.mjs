@@ -3,12 +3,12 @@
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
 // Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake [--repeat N] [--pairs N] [--before DIR]]
-//   --before DIR: with scenarios, the round trip of that checkout too; with suite-j2, its suite.
+//   --before DIR: with machine, that checkout's boots alternately; with scenarios, its round trip too; with suite-j2, its suite.
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { buildKernel, cacheRoot, fireKexec, loadKexec, startMachine } from '../dist/index.js';
+import { buildKernel, cacheRoot } from '../dist/index.js';
 
 const EDITED = 'kernel/liveupdate/luo_core.c';
 const rows = [];
@@ -27,30 +27,50 @@ const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf
 const argValue = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// Boot to SSH and kexec to SSH, on the default kernel (built or cached), N times each. QEMU start
-// → first SSH command is on the console's clock (0 = QEMU spawned): the first command's reply.
+// Boot to SSH and kexec to SSH, on the default kernel (built or cached), 5 boots (3 with a kexec).
+// QEMU start → first SSH command is on the console's clock (0 = QEMU spawned): the first command's
+// reply. Each boot's phases come from its boot timeline (banner, Run /init, /init's milestones).
+// --before DIR: that checkout's library (its dist/) boots alternately with this one, same kernel.
 async function benchMachine() {
-  const kernel = await buildKernel();
-  const boots = [];
-  const kexecs = [];
+  const before = argValue('--before');
+  const sides = [{ name: 'handover', api: await import('../dist/index.js'), timeline: await import('../dist/scenario/boot-timeline.js') }];
+  if (before !== undefined) {
+    sides.push({ name: 'before', api: await import(join(resolve(before), 'dist/index.js')), timeline: await import(join(resolve(before), 'dist/scenario/boot-timeline.js')) });
+  }
+  const runs = Object.fromEntries(sides.map((s) => [s.name, { boots: [], kexecs: [], spans: [] }]));
   for (let i = 0; i < 5; i++) {
-    const m = await startMachine({ kernel, accel: 'tcg' });
-    try {
-      await m.guest.run(['true']);
-      boots.push(m.vm.console.elapsedMs() / 1000);
-      if (i < 3) {
-        await loadKexec(m);
-        const k = await fireKexec(m, { expectRelease: kernel.metadata.release });
-        kexecs.push(k);
+    for (const side of sides) {
+      const kernel = await side.api.buildKernel();
+      const m = await side.api.startMachine({ kernel, accel: 'tcg' });
+      const r = runs[side.name];
+      try {
+        await m.guest.run(['true']);
+        r.boots.push(m.vm.console.elapsedMs() / 1000);
+        const t = side.timeline.bootTimelines(m.vm.console.lines(), { sshReadyAtMs: m.sshReadyAtMs, kexecs: [] }, 0);
+        // Each mark's time since QEMU start: order-independent (banner and clock zero can swap).
+        r.spans.push(Object.fromEntries(t.boots[0].marks.filter((x) => x.event !== 'qemu start').map((x) => [`qemu start -> ${x.event}`, x.atMs / 1000])));
+        if (i < 3) {
+          await side.api.loadKexec(m);
+          r.kexecs.push(await side.api.fireKexec(m, { expectRelease: kernel.metadata.release }));
+        }
+      } finally {
+        await m.stop();
       }
-    } finally {
-      await m.stop();
     }
   }
-  console.log(`\nmachine (TCG, ${kernel.metadata.release}, median of ${boots.length}/${kexecs.length})`);
-  record('QEMU start -> first SSH cmd', median(boots), undefined, `target <= 1.2 s; each: ${boots.map((b) => b.toFixed(2)).join(', ')}`);
-  record('kexec -e -> new userspace', median(kexecs.map((k) => k.blackoutMs / 1000)), undefined, 'blackout, target <= 2 s');
-  record('kexec -e -> SSH ready', median(kexecs.map((k) => k.sshReadyMs / 1000)), undefined);
+  const phases = (spans) => [...new Set(spans.flatMap((x) => Object.keys(x)))].sort((a, b) => median(spans.map((x) => x[a]).filter((v) => v !== undefined)) - median(spans.map((x) => x[b]).filter((v) => v !== undefined)));
+  for (const side of sides) {
+    const r = runs[side.name];
+    const label = side.name === 'handover' ? '' : `${side.name}: `;
+    console.log(`\nmachine${side.name === 'handover' ? '' : ` (${before})`} (TCG, median of ${r.boots.length}/${r.kexecs.length})`);
+    record(`${label}QEMU start -> first SSH cmd`, median(r.boots), undefined, `target <= 1.2 s; each: ${r.boots.map((b) => b.toFixed(2)).join(', ')}`);
+    for (const ph of phases(r.spans)) {
+      const xs = r.spans.map((x) => x[ph]).filter((v) => v !== undefined);
+      record(`${label}  ${ph}`, median(xs), undefined, xs.length < r.spans.length ? `seen in ${xs.length} of ${r.spans.length} boots` : undefined);
+    }
+    record(`${label}kexec -e -> new userspace`, median(r.kexecs.map((k) => k.blackoutMs / 1000)), undefined, 'blackout, target <= 2 s');
+    record(`${label}kexec -e -> SSH ready`, median(r.kexecs.map((k) => k.sshReadyMs / 1000)), undefined);
+  }
 }
 
 // Cold, no-op and one-file builds: handover's CLI next to upstream vmtest.sh, on one hard-linked

@@ -19,7 +19,7 @@ import { ImageTree } from './tree.ts';
 export interface RootfsSpec {
   /** Include dir of the kernel's exported uapi headers (`headers_install`), with linux/liveupdate.h. */
   readonly uapiInclude: string;
-  /** Holds packages.txt, init and agent/ (every .c there is compiled and hashed). Default: the package's rootfs/. */
+  /** Holds packages.txt and agent/ (every .c there is compiled and hashed; the agent is also /init). Default: the package's rootfs/. */
   readonly sourceDir?: string;
   /** Ignore a cached image and rebuild (the cache entry is replaced). */
   readonly rebuild?: boolean;
@@ -159,9 +159,8 @@ async function assembleTree(src: string): Promise<{ tree: ImageTree; inputs: str
     if (!tree.has(applet)) tree.symlink(applet, busybox.guest);
   }
 
-  const init = await readFile(join(src, 'init'));
-  tree.file('init', { data: init }, 0o755);
-  inputs.push(`init ${sha256(init)}`);
+  // PID 1 is the agent itself (rootfs/agent/init.c): the kernel runs /init, the agent sees argv[0].
+  tree.symlink('init', AGENT_GUEST_PATH);
   for (const [path, text] of Object.entries(ETC_FILES)) {
     tree.file(path, { data: Buffer.from(text) }, 0o644);
     inputs.push(`etc ${path} ${sha256(text)}`);

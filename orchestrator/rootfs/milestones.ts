@@ -1,4 +1,4 @@
-// The console protocol of rootfs/init: lines "handover: <event> key=value ...". The VM layer's
+// The console protocol of /init (rootfs/agent/init.c): lines "handover: <event> key=value ...". The VM layer's
 // console watcher matches these to know how far a boot got, and which boot (boot_id) it is.
 
 export const MILESTONE_PREFIX = 'handover: ';

@@ -133,4 +133,7 @@ int op_meminfo(const struct jval *req, struct jw *body, struct fail *f);
 int op_bulk_preserve(const struct jval *req, struct jw *body, struct fail *f);
 int op_bulk_retrieve(const struct jval *req, struct jw *body, struct fail *f);
 
+/* init.c: PID 1 of the guest, when the agent runs as /init. Never returns. */
+int init_main(void);
+
 #endif

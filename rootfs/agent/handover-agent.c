@@ -302,6 +302,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	/* The kernel runs it as /init (a symlink): PID 1 of the guest (init.c). */
+	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (!strcmp(self, "init"))
+		return init_main();
 	if (argc < 2) {
 		usage(stderr);
 		return fail("", 0, "no command given");

@@ -20,11 +20,11 @@ describe('console milestones', () => {
     expect(parseMilestone('handover: init started')).toBeNull();
   });
 
-  it('knows every event rootfs/init can print', () => {
-    const init = readFileSync(join(import.meta.dirname, '../../rootfs/init'), 'utf8');
-    // say "<event> key=..." / fatal "key=..." (fatal prints "error ...")
-    const events = new Set([...init.matchAll(/\bsay "([a-z]+(?: [a-z]+)?)(?= [a-z_]+=|")/g)].map((m) => m[1]));
-    if (init.includes('fatal "')) events.add('error');
+  it('knows every event /init (rootfs/agent/init.c) can print', () => {
+    const init = readFileSync(join(import.meta.dirname, '../../rootfs/agent/init.c'), 'utf8');
+    // say("<event> key=...") / fatal("key=...") (fatal prints "error ...")
+    const events = new Set([...init.matchAll(/\bsay\("([a-z]+(?: [a-z]+)?)(?= [a-z_]+=| %s|")/g)].map((m) => m[1]));
+    if (/\bfatal\("/.test(init)) events.add('error');
     expect([...events].sort()).toEqual(['error', 'init start', 'net up', 'sshd up', 'warning']);
     for (const e of events) expect(parseMilestone(`${MILESTONE_PREFIX}${e} x=1`)?.event, e).toBe(e);
   });
