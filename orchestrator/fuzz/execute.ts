@@ -60,6 +60,11 @@ export async function execute(
       const file = join(dir, `${c.name}.yaml`);
       const text = scenarioText(steps, c.description, c.comment);
       await writeFile(file, text);
+      // The ops beside the file: what a recording of this run is compared with (recorded.ts).
+      await writeFile(
+        join(dir, `${c.name}.ops.json`),
+        `${JSON.stringify(c.ops)}\n`,
+      );
       return { c, file, steps, scenario: loadGenerated(text, file) };
     }),
   );

@@ -117,7 +117,7 @@ class Generator {
       pages: 30,
       odd: 25,
       mib: room > 8 << 20 ? 12 : 0,
-      share: room > 60 << 20 ? 4 : 0,
+      share: room > 32 << 20 ? 5 : 0,
     });
     let size: number | string;
     if (kind === "one") size = 1;
@@ -126,7 +126,7 @@ class Generator {
     else if (kind === "odd") size = r.int(4097, 1 << 20);
     else if (kind === "mib")
       size = (1 << 20) * r.int(1, 6) + (r.chance(0.5) ? r.int(1, 4095) : 0);
-    else size = `${r.int(1, 5)}%`;
+    else size = `${r.int(1, 3)}%`;
     const bytes =
       typeof size === "number"
         ? size
