@@ -4,19 +4,19 @@
 // itself (expect_error, retrieve's size/hash/seals/pos, session_absent), so a failed step is a
 // divergence from the model.
 
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { KernelBuildRequest } from "../kernel/build.ts";
-import type { Machine } from "../machine/start.ts";
-import type { AgentPort } from "../scenario/agent-port.ts";
-import type { Reporter } from "../scenario/reporter.ts";
-import type { RunResult, ScenarioResult } from "../scenario/results.ts";
-import { runScenarios } from "../scenario/runner.ts";
-import type { AccelPolicy } from "../vm/accel.ts";
-import { realize, type RealizedStep } from "./model.ts";
-import type { TaggedOp } from "./ops.ts";
-import { loadGenerated, scenarioText } from "./scenario-file.ts";
-import { failureOf, type Failure } from "./signature.ts";
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KernelBuildRequest } from '../kernel/build.ts';
+import type { Machine } from '../machine/start.ts';
+import type { AgentPort } from '../scenario/agent-port.ts';
+import type { Reporter } from '../scenario/reporter.ts';
+import type { RunResult, ScenarioResult } from '../scenario/results.ts';
+import { runScenarios } from '../scenario/runner.ts';
+import type { AccelPolicy } from '../vm/accel.ts';
+import { realize, type RealizedStep } from './model.ts';
+import type { TaggedOp } from './ops.ts';
+import { loadGenerated, scenarioText } from './scenario-file.ts';
+import { failureOf, type Failure } from './signature.ts';
 
 export interface ExecOptions {
   kernel?: KernelBuildRequest;
@@ -48,11 +48,7 @@ export interface Executed {
 }
 
 /** Writes each candidate's scenario into `dir`, runs them all, and says how each ended. */
-export async function execute(
-  candidates: readonly Candidate[],
-  dir: string,
-  opts: ExecOptions,
-): Promise<{ executed: Executed[]; run: RunResult }> {
+export async function execute(candidates: readonly Candidate[], dir: string, opts: ExecOptions): Promise<{ executed: Executed[]; run: RunResult }> {
   await mkdir(dir, { recursive: true });
   const written = await Promise.all(
     candidates.map(async (c) => {
@@ -61,10 +57,7 @@ export async function execute(
       const text = scenarioText(steps, c.description, c.comment);
       await writeFile(file, text);
       // The ops beside the file: what a recording of this run is compared with (recorded.ts).
-      await writeFile(
-        join(dir, `${c.name}.ops.json`),
-        `${JSON.stringify(c.ops)}\n`,
-      );
+      await writeFile(join(dir, `${c.name}.ops.json`), `${JSON.stringify(c.ops)}\n`);
       return { c, file, steps, scenario: loadGenerated(text, file) };
     }),
   );
@@ -72,21 +65,18 @@ export async function execute(
     scenarios: written.map((w) => w.scenario),
     ...(opts.kernel === undefined ? {} : { kernel: opts.kernel }),
     ...(opts.accel === undefined ? {} : { accel: opts.accel }),
-    output: join(dir, "runs"),
+    output: join(dir, 'runs'),
     agentFor: opts.agentFor,
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     jobs: opts.jobs,
     retries: 1,
     ...(opts.reporters === undefined ? {} : { reporters: opts.reporters }),
-    ...(opts.append === undefined
-      ? {}
-      : { overrides: { append: opts.append } }),
+    ...(opts.append === undefined ? {} : { overrides: { append: opts.append } }),
   });
   const executed = written.map((w, i): Executed => {
     const result = run.scenarios[i] as ScenarioResult;
     const failure = failureOf(result);
-    const failingOp =
-      failure?.step === undefined ? undefined : w.steps[failure.step]?.op;
+    const failingOp = failure?.step === undefined ? undefined : w.steps[failure.step]?.op;
     return {
       candidate: w.c,
       file: w.file,
@@ -101,14 +91,10 @@ export async function execute(
 
 /** The coverage labels of the steps that passed. */
 export function passedCover(e: Executed): string[] {
-  return e.result.steps.flatMap((st, i) =>
-    st.status === "passed" ? (e.steps[i]?.cover ?? []) : [],
-  );
+  return e.result.steps.flatMap((st, i) => (st.status === 'passed' ? (e.steps[i]?.cover ?? []) : []));
 }
 
 /** kexecs that ran and passed. */
 export function passedKexecs(e: Executed): number {
-  return e.result.steps.filter(
-    (st) => st.kind === "kexec" && st.status === "passed",
-  ).length;
+  return e.result.steps.filter((st) => st.kind === 'kexec' && st.status === 'passed').length;
 }

@@ -3,26 +3,19 @@
 // kernel crash or KHO/LUO error line) is a finding, shrunk to a small scenario file that
 // `handover run` reproduces on its own.
 
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { HandoverError, type Outcome } from "../errors.ts";
-import type { KernelSummary } from "../scenario/results.ts";
-import {
-  execute,
-  passedCover,
-  passedKexecs,
-  type Candidate,
-  type ExecOptions,
-  type Executed,
-} from "./execute.ts";
-import { generateProgram } from "./generate.ts";
-import { COVERAGE_UNIVERSE, realize } from "./model.ts";
-import type { Op, TaggedOp } from "./ops.ts";
-import { Prng } from "./prng.ts";
-import { loadGenerated, mergePrograms, scenarioText } from "./scenario-file.ts";
-import { shrinkProgram } from "./shrink.ts";
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HandoverError, type Outcome } from '../errors.ts';
+import type { KernelSummary } from '../scenario/results.ts';
+import { execute, passedCover, passedKexecs, type Candidate, type ExecOptions, type Executed } from './execute.ts';
+import { generateProgram } from './generate.ts';
+import { COVERAGE_UNIVERSE, realize } from './model.ts';
+import type { Op, TaggedOp } from './ops.ts';
+import { Prng } from './prng.ts';
+import { loadGenerated, mergePrograms, scenarioText } from './scenario-file.ts';
+import { shrinkProgram } from './shrink.ts';
 
-export interface FuzzOptions extends Omit<ExecOptions, "memoryMiB"> {
+export interface FuzzOptions extends Omit<ExecOptions, 'memoryMiB'> {
   seed: number;
   /** Stop after this many programs (completed or failed). */
   programs?: number;
@@ -47,7 +40,7 @@ export interface FuzzProgress {
   findings: number;
   covered: number;
   coverable: number;
-  phase: "fuzzing" | "shrinking";
+  phase: 'fuzzing' | 'shrinking';
 }
 
 export interface Finding {
@@ -100,12 +93,7 @@ export function programSeed(seed: number, i: number): number {
 }
 
 /** The batch b of a run: programs b*perBatch … as one merged op list. */
-export function batchOps(
-  seed: number,
-  b: number,
-  perBatch: number,
-  memoryMiB: number,
-): TaggedOp[] {
+export function batchOps(seed: number, b: number, perBatch: number, memoryMiB: number): TaggedOp[] {
   const programs: Op[][] = [];
   for (let k = 0; k < perBatch; k++) {
     const i = b * perBatch + k;
@@ -141,7 +129,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   };
   await rm(opts.output, { recursive: true, force: true });
   await mkdir(opts.output, { recursive: true });
-  const progress = (phase: FuzzProgress["phase"]) =>
+  const progress = (phase: FuzzProgress['phase']) =>
     opts.onProgress?.({
       elapsedMs: Date.now() - started,
       programs: result.programs,
@@ -151,67 +139,41 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       coverable: COVERAGE_UNIVERSE.length,
       phase,
     });
-  const timeLeft = () =>
-    opts.durationMs === undefined
-      ? Number.POSITIVE_INFINITY
-      : started + opts.durationMs - Date.now();
-  const wanted = () =>
-    opts.programs === undefined
-      ? Number.POSITIVE_INFINITY
-      : opts.programs - result.batches * opts.perBatch;
+  const timeLeft = () => (opts.durationMs === undefined ? Number.POSITIVE_INFINITY : started + opts.durationMs - Date.now());
+  const wanted = () => (opts.programs === undefined ? Number.POSITIVE_INFINITY : opts.programs - result.batches * opts.perBatch);
   let b = 0;
   while (timeLeft() > 0 && wanted() > 0 && opts.signal?.aborted !== true) {
-    const n = Math.max(
-      1,
-      Math.min(opts.jobs, Math.ceil(wanted() / opts.perBatch)),
-    );
+    const n = Math.max(1, Math.min(opts.jobs, Math.ceil(wanted() / opts.perBatch)));
     const cands: Candidate[] = Array.from({ length: n }, (_, j) => {
       const batch = b + j;
       const per = Math.min(opts.perBatch, wanted() - j * opts.perBatch);
       return {
-        name: `batch-${String(batch).padStart(4, "0")}`,
-        ops: batchOps(opts.seed, batch, opts.perBatch, memoryMiB).filter(
-          (o) => o.prog < per,
-        ),
+        name: `batch-${String(batch).padStart(4, '0')}`,
+        ops: batchOps(opts.seed, batch, opts.perBatch, memoryMiB).filter((o) => o.prog < per),
         description: `fuzz batch ${batch} of seed ${opts.seed}: programs ${batch * opts.perBatch}…${batch * opts.perBatch + per - 1}`,
-        comment: [
-          `handover fuzz --seed ${opts.seed} --per-batch ${opts.perBatch}: batch ${batch}`,
-        ],
+        comment: [`handover fuzz --seed ${opts.seed} --per-batch ${opts.perBatch}: batch ${batch}`],
       };
     });
     b += n;
     const t0 = Date.now();
-    const { executed, run } = await execute(
-      cands,
-      join(opts.output, "batches"),
-      exec,
-    );
+    const { executed, run } = await execute(cands, join(opts.output, 'batches'), exec);
     result.fuzzMs += Date.now() - t0;
-    if (result.kernel === undefined && run.kernel.release !== "unknown")
-      result.kernel = run.kernel;
-    if (run.accel.accel !== "unknown") result.accel = run.accel.accel;
+    if (result.kernel === undefined && run.kernel.release !== 'unknown') result.kernel = run.kernel;
+    if (run.accel.accel !== 'unknown') result.accel = run.accel.accel;
     for (const e of executed) await account(e, result, counts, opts, exec);
-    progress("fuzzing");
+    progress('fuzzing');
   }
   result.durationMs = Date.now() - started;
   result.coverage = [...counts].map(([label, count]) => ({ label, count }));
-  result.unreached = result.coverage
-    .filter((c) => c.count === 0)
-    .map((c) => c.label);
+  result.unreached = result.coverage.filter((c) => c.count === 0).map((c) => c.label);
   return result;
 
-  async function account(
-    e: Executed,
-    r: FuzzResult,
-    cover: Map<string, number>,
-    o: FuzzOptions,
-    ex: ExecOptions,
-  ): Promise<void> {
-    if (e.result.status === "error") {
+  async function account(e: Executed, r: FuzzResult, cover: Map<string, number>, o: FuzzOptions, ex: ExecOptions): Promise<void> {
+    if (e.result.status === 'error') {
       r.errors.push({
         batch: e.candidate.name,
-        outcome: e.result.outcome ?? "error",
-        message: e.result.message ?? "",
+        outcome: e.result.outcome ?? 'error',
+        message: e.result.message ?? '',
       });
       return;
     }
@@ -227,10 +189,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       return;
     }
     const id = r.findings.length + 1;
-    const prog =
-      e.failingOp === undefined
-        ? undefined
-        : e.candidate.ops[e.failingOp]?.prog;
+    const prog = e.failingOp === undefined ? undefined : e.candidate.ops[e.failingOp]?.prog;
     const finding: Finding = {
       id,
       signature: e.failure.signature,
@@ -247,42 +206,35 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     r.findings.push(finding);
     if (o.shrink === false) return;
     const s0 = Date.now();
-    const dir = join(o.output, "shrink", `finding-${id}`);
+    const dir = join(o.output, 'shrink', `finding-${id}`);
     let k = 0;
-    const shrunk = await shrinkProgram(
-      e.candidate.ops,
-      e.failingOp,
-      e.failure.signature,
-      {
-        jobs: o.jobs,
-        memoryMiB: ex.memoryMiB,
-        deadline: Date.now() + (o.shrinkBudgetMs ?? 10 * 60_000),
-        ...(o.signal === undefined ? {} : { signal: o.signal }),
-        test: async (cands) => {
-          const { executed } = await execute(
-            cands.map((ops) => ({
-              name: `try-${String(++k).padStart(3, "0")}`,
-              ops,
-              description: `shrinking finding ${id}`,
-            })),
-            dir,
-            ex,
-          );
-          for (const x of executed)
-            await rm(join(dir, "runs", x.candidate.name), {
-              recursive: true,
-              force: true,
-            });
-          progress("shrinking");
-          return executed.map((x) => ({
-            ...(x.failure === undefined
-              ? {}
-              : { signature: x.failure.signature }),
-            ...(x.failingOp === undefined ? {} : { failingOp: x.failingOp }),
-          }));
-        },
+    const shrunk = await shrinkProgram(e.candidate.ops, e.failingOp, e.failure.signature, {
+      jobs: o.jobs,
+      memoryMiB: ex.memoryMiB,
+      deadline: Date.now() + (o.shrinkBudgetMs ?? 10 * 60_000),
+      ...(o.signal === undefined ? {} : { signal: o.signal }),
+      test: async (cands) => {
+        const { executed } = await execute(
+          cands.map((ops) => ({
+            name: `try-${String(++k).padStart(3, '0')}`,
+            ops,
+            description: `shrinking finding ${id}`,
+          })),
+          dir,
+          ex,
+        );
+        for (const x of executed)
+          await rm(join(dir, 'runs', x.candidate.name), {
+            recursive: true,
+            force: true,
+          });
+        progress('shrinking');
+        return executed.map((x) => ({
+          ...(x.failure === undefined ? {} : { signature: x.failure.signature }),
+          ...(x.failingOp === undefined ? {} : { failingOp: x.failingOp }),
+        }));
       },
-    );
+    });
     const file = join(o.output, `finding-${id}.yaml`);
     finding.steps = await writeReproducer(shrunk.ops, file, finding, o, ex);
     finding.reproducer = file;
@@ -295,49 +247,28 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
 }
 
 /** The shrunk program as a scenario file beside fuzz.json (written, not run again). */
-async function writeReproducer(
-  ops: readonly TaggedOp[],
-  file: string,
-  f: Finding,
-  o: FuzzOptions,
-  ex: ExecOptions,
-): Promise<number> {
+async function writeReproducer(ops: readonly TaggedOp[], file: string, f: Finding, o: FuzzOptions, ex: ExecOptions): Promise<number> {
   const steps = realize(ops, ex.memoryMiB);
-  const text = scenarioText(
-    steps,
-    `handover fuzz finding ${f.id} (seed ${o.seed}, ${f.batch}): ${f.message.slice(0, 200)}`,
-    [
-      `Found by handover fuzz --seed ${o.seed}; reproduce with: handover run ${file}`,
-      `signature: ${f.signature}`,
-    ],
-  );
+  const text = scenarioText(steps, `handover fuzz finding ${f.id} (seed ${o.seed}, ${f.batch}): ${f.message.slice(0, 200)}`, [
+    `Found by handover fuzz --seed ${o.seed}; reproduce with: handover run ${file}`,
+    `signature: ${f.signature}`,
+  ]);
   loadGenerated(text, file);
   await writeFile(file, text);
   return steps.length;
 }
 
 /** The exit code: 1 on a finding; an infrastructure outcome when nothing ran at all. */
-export function fuzzExitCode(
-  r: FuzzResult,
-  exitOf: (o: Outcome) => number,
-): number {
+export function fuzzExitCode(r: FuzzResult, exitOf: (o: Outcome) => number): number {
   if (r.findings.length > 0) return 1;
   const err = r.errors[0];
-  if (r.batches === 0 && err !== undefined)
-    return exitOf(err.outcome as Outcome);
+  if (r.batches === 0 && err !== undefined) return exitOf(err.outcome as Outcome);
   return 0;
 }
 
 /** `--duration`: 90s, 10m, 1h, or plain seconds. */
 export function parseDuration(text: string, option: string): number {
   const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
-  if (m === null)
-    throw new HandoverError(
-      "usage-error",
-      `${option}: '${text}' is not a duration (e.g. 90s, 10m, 1h)`,
-    );
-  return Math.round(
-    Number(m[1]) *
-      { s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "s" | "m" | "h"],
-  );
+  if (m === null) throw new HandoverError('usage-error', `${option}: '${text}' is not a duration (e.g. 90s, 10m, 1h)`);
+  return Math.round(Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h']);
 }

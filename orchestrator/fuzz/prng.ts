@@ -27,15 +27,13 @@ export class Prng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new Error("pick from nothing");
+    if (items.length === 0) throw new Error('pick from nothing');
     return items[this.int(0, items.length - 1)] as T;
   }
 
   /** One key by weight (weights ≤ 0 never come up). */
   weighted<K extends string>(weights: Readonly<Partial<Record<K, number>>>): K {
-    const entries = (Object.entries(weights) as [K, number][]).filter(
-      ([, w]) => w > 0,
-    );
+    const entries = (Object.entries(weights) as [K, number][]).filter(([, w]) => w > 0);
     const total = entries.reduce((a, [, w]) => a + w, 0);
     let r = (this.next() / 2 ** 32) * total;
     for (const [k, w] of entries) {
