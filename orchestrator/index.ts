@@ -71,6 +71,8 @@ export { updateWarningMap, diffWarnings, type WarningMap, type WarningDiff } fro
 export { formatSeriesTable, seriesToJUnit } from './report/series.ts';
 export { bisectStep, bisectVerdict, BISECT_EXIT, type BisectStepOptions, type BisectStepResult, type BisectVerdict } from './series/bisect.ts';
 export { runSuite, loadSuite, exitCodeFor, type SuiteOptions } from './suite.ts';
+export { runFuzz, fuzzExitCode, parseDuration, programSeed, batchOps, type FuzzOptions, type FuzzResult, type Finding, type FuzzProgress } from './fuzz/fuzz.ts';
+export { formatFuzz, fuzzJUnit, writeFuzzReports, FUZZ_REPORTERS } from './fuzz/report.ts';
 // What the CLI uses besides the above (it imports nothing else from the library).
 export { privateTempDir } from './paths.ts';
 export { consoleReporter, type Reporter, summaryLine } from './report/console-reporter.ts';

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBisect } from './bisect.ts';
 import { registerCache } from './cache.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerFuzz } from './fuzz.ts';
 import { registerKernel } from './kernel.ts';
 import { registerConsole, registerMachine } from './machine.ts';
 import { registerMatrix } from './matrix.ts';
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerMachine(program);
   registerConsole(program);
   registerRun(program);
+  registerFuzz(program);
   registerMatrix(program);
   registerMergeReports(program);
   registerSeries(program);

@@ -26,6 +26,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['scenario/'],
   ['series/'],
   ['report/'],
+  // Generated programs checked against the contract's model, run as scenarios (handover fuzz).
+  ['fuzz/'],
   // What a run is, put together: handover.yaml's settings, and handover run as a function.
   ['project/', 'suite.ts'],
   ['index.ts'],
