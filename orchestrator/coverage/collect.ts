@@ -7,13 +7,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import type { ExecResult } from '../guest/guest.ts';
+import type { GuestExec } from '../kho/debugfs.ts';
 
+export type { GuestExec } from '../kho/debugfs.ts';
 export const GCOV_ROOT = '/sys/kernel/debug/gcov';
-
-export interface GuestExec {
-  exec(argv: readonly string[], opts?: { timeoutMs?: number; maxOutputBytes?: number }): Promise<ExecResult>;
-}
 
 export interface GcdaFile {
   /** The path the kernel serves it at, below GCOV_ROOT (the build dir's absolute path, then the object's). */
