@@ -10,6 +10,8 @@ import type { Progress } from './log/progress.ts';
 import type { Baseline } from './scenario/baseline.ts';
 import type { RunResult } from './scenario/results.ts';
 import { writeReports } from './report/write-reports.ts';
+import { writeCoverageReports } from './report/coverage.ts';
+import { COVERAGE_PROFILE } from './kernel/coverage-profile.ts';
 import { agentFor } from './scenario/agent-binding.ts';
 import { findScenarioFiles } from './scenario/discover.ts';
 import { loadScenarios, type Scenario } from './scenario/load.ts';
@@ -47,6 +49,11 @@ export interface SuiteOptions {
   signal?: AbortSignal;
   /** Where a kernel build shows its progress (the CLI's progress line). */
   progress?: Progress;
+  /**
+   * Build the kernel with the coverage profile and read its gcov counters in every boot: the run
+   * leaves coverage.info (lcov), coverage.xml (Cobertura) and coverage-html/ (genhtml, when installed).
+   */
+  coverage?: boolean;
 }
 
 /** The scenarios a suite run takes, loaded and validated (every problem at file:line:col) before anything starts. */
@@ -66,10 +73,16 @@ export async function runSuite(o: SuiteOptions): Promise<RunResult> {
   const reports = o.reports ?? ['json'];
   const fileReporter: Reporter = {
     async runEnd(run: RunResult) {
+      if (run.coverage !== undefined) {
+        const r = await writeCoverageReports(output, run.coverage);
+        run.coverage.reports = r.written;
+        if (r.note !== undefined) run.coverage.reportNote = r.note;
+      }
       await writeReports(output, run, reports);
     },
   };
-  const kernel = o.progress === undefined ? o.kernel : { ...o.kernel, progress: o.progress };
+  const profiled = o.coverage === true ? { ...o.kernel, profiles: [...new Set([...(o.kernel?.profiles ?? []), COVERAGE_PROFILE])] } : o.kernel;
+  const kernel = o.progress === undefined ? profiled : { ...profiled, progress: o.progress };
   return runScenarios({
     scenarios,
     ...(kernel === undefined ? {} : { kernel }),
@@ -89,6 +102,7 @@ export async function runSuite(o: SuiteOptions): Promise<RunResult> {
     ...(o.kexecInto === undefined ? {} : { kexecInto: o.kexecInto }),
     ...(o.overrides === undefined ? {} : { overrides: o.overrides }),
     ...(o.signal === undefined ? {} : { signal: o.signal }),
+    ...(o.coverage === true ? { coverage: true } : {}),
   });
 }
 

@@ -9,9 +9,10 @@ export function registerDoctor(program: Command): void {
     .option('--fix', 'install missing Debian packages (apt-get, when root; otherwise print the command)')
     .option('--json', 'print the checks as JSON')
     .option('--tests', "also what the test suite needs (Chromium for the HTML report's test)")
-    .action((opts: { fix?: boolean; json?: boolean; tests?: boolean }) =>
+    .option('--coverage-tools', "also what run --coverage needs (gcov; lcov's genhtml for the HTML view)")
+    .action((opts: { fix?: boolean; json?: boolean; tests?: boolean; coverageTools?: boolean }) =>
       runCommand(async () => {
-        const scope = { tests: opts.tests === true };
+        const scope = { tests: opts.tests === true, coverage: opts.coverageTools === true };
         let checks = await runChecks(scope);
         if (opts.fix === true) checks = await fixHost(checks, (l) => process.stderr.write(`doctor: ${l}\n`), scope);
         const failed = checks.filter((c) => !c.ok && c.required);

@@ -39,6 +39,11 @@ export function addAccelOption(cmd: Command): Command {
   return cmd.addOption(accelOption());
 }
 
+/** `--coverage`: run and series build the coverage profile's kernel and report what the scenarios reached. */
+export function coverageOption(): Option {
+  return new Option('--coverage', 'build the kernel with gcov for the live-update code (kernel/liveupdate/, mm/memfd_luo.c) and report what the scenarios executed (lcov, Cobertura, HTML, a console table; series: each patch\'s changed lines no scenario executed)');
+}
+
 /** `-a, --append`: on run it reaches every boot of every scenario. */
 export function appendOption(): Option {
   return new Option('-a, --append <args>', 'extra kernel command line for every boot (e.g. kho=off, a negative control)');

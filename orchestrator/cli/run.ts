@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Argument, Option, type Command } from 'commander';
 import { type Baseline, consoleReporter, createProgress, exitCodeFor, formatSettings, loadBaseline, loadSuite, OUTCOMES, parseKernelSpec, parseShard, PROJECT_FILE, projectJsonSchema, type Reporter, REPORTERS, runSuite, scenarioJsonSchema, type Shard, shardOf, storeInHistory, summaryLine, valuesOf } from '../index.ts';
-import { addAccelOption, addBaselineOptions, addKernelOptions, addReportOptions, appendOption, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
+import { addAccelOption, addBaselineOptions, addKernelOptions, addReportOptions, appendOption, coverageOption, kernelRequest, nonNegativeInt, positiveInt, type KernelOptions } from './options.ts';
 import { projectFor, runSettings, type ProjectCliOptions } from './project.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
@@ -24,6 +24,7 @@ interface RunCliOptions extends Omit<KernelOptions, 'jobs'>, ProjectCliOptions, 
   baseline?: string;
   history?: string;
   kexecInto?: string;
+  coverage?: boolean;
 }
 
 /** `--baseline`, read before anything starts; an empty history directory is no baseline yet. */
@@ -59,6 +60,7 @@ export function registerRun(program: Command): void {
     .option('--strict-xfail', 'an XPASS (a known kernel bug that did not show) fails its scenario')
     .option('--repeat <n>', 'run every scenario n times, each in a fresh VM: passed only when every repeat passed; repeats that disagree are flaky, a failure', positiveInt, 1)
     .option('--shard <i/n>', 'run only shard i of n (a split by scenario name; join the shards with merge-reports)', parseShard)
+    .addOption(coverageOption())
     .option('--kexec-into <spec>', 'kexec into another kernel (built with the same profiles and config); wins over a scenario’s kexec_into')
     .option('--project <file>', 'use this project file instead of the nearest handover.yaml from the current directory up')
     .option('--no-project', 'use no project file')
@@ -107,6 +109,7 @@ export function registerRun(program: Command): void {
           ...(opts.shard === undefined ? {} : { shard: opts.shard }),
           ...(baseline === undefined ? {} : { baseline }),
           ...(opts.kexecInto === undefined ? {} : { kexecInto: opts.kexecInto }),
+          ...(opts.coverage === true ? { coverage: true } : {}),
           overrides: {
             ...(opts.kexecSyscall === undefined ? {} : { kexecSyscall: opts.kexecSyscall }),
             ...(s.append === undefined ? {} : { append: s.append }),
@@ -116,6 +119,10 @@ export function registerRun(program: Command): void {
         // A plain closing line that CI systems read (the console reporter already printed it).
         if (!kinds.includes('console')) process.stdout.write(`${summaryLine(run)}\n`);
         process.stderr.write(`results: ${output}\n`);
+        if (run.coverage !== undefined) {
+          for (const f of run.coverage.reports ?? []) process.stderr.write(`coverage: ${f}\n`);
+          if (run.coverage.reportNote !== undefined) process.stderr.write(`note: ${run.coverage.reportNote}\n`);
+        }
         if (opts.history !== undefined && !signal.aborted) process.stderr.write(`history: ${await storeInHistory(opts.history, run)}\n`);
         if (signal.aborted) return OUTCOMES.interrupted.exit;
         return exitCodeFor(run);

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { agentFor, createProgress, findScenarioFiles, formatSeriesTable, loadScenarios, OUTCOMES, parseReporters, runSeries, seriesExitCode, seriesToJUnit } from '../index.ts';
-import { addAccelOption, addKernelOptions, addReportOptions, kernelRequest, type Accel, type KernelOptions } from './options.ts';
+import { addAccelOption, addKernelOptions, addReportOptions, coverageOption, kernelRequest, type Accel, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
@@ -16,6 +16,7 @@ interface SeriesCliOptions extends KernelOptions, StatusCliOptions {
   reporter: string;
   output: string;
   accel: Accel;
+  coverage?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -38,6 +39,7 @@ export function registerSeries(program: Command): void {
     .option('--each', 'build and test after every patch (default)')
     .option('--final-only', 'apply every patch, then build and test once')
     .option('--test-base', 'also run the scenarios on the base tree (it is always built: its warnings are the baseline)')
+    .addOption(coverageOption())
     .action((series: string, opts: SeriesCliOptions) =>
       runCommand(async (signal) => {
         const { kinds, bad } = parseReporters(opts.reporter, REPORTERS);
@@ -59,6 +61,7 @@ export function registerSeries(program: Command): void {
           scenarios,
           mode: opts.finalOnly === true ? 'final-only' : 'each',
           ...(opts.testBase === true ? { testBase: true } : {}),
+          ...(opts.coverage === true ? { coverage: true } : {}),
           accel: opts.accel,
           output,
           agentFor,

@@ -20,6 +20,8 @@ interface Requirement {
   probe: () => Promise<string | undefined>;
   /** Needed only by the test suite (`doctor --tests`), not by runs. */
   tests?: true;
+  /** Needed only by `--coverage` runs (`doctor --coverage`; the test suite has a coverage e2e). */
+  coverage?: true;
 }
 
 const onPath = (cmd: string, versionArgs: string[] = ['--version']) => async () => {
@@ -54,15 +56,18 @@ const REQUIREMENTS: Requirement[] = [
   { name: 'cpio (checks initramfs)', package: 'cpio', required: true, probe: onPath('cpio') },
   { name: 'setpriv (QEMU dies with us)', package: 'util-linux', required: true, probe: onPath('setpriv') },
   { name: 'ccache (faster rebuilds)', package: 'ccache', required: false, probe: onPath('ccache') },
+  { name: 'gcov (--coverage counts)', package: 'gcc', required: true, coverage: true, probe: onPath('gcov') },
+  { name: 'genhtml (--coverage HTML view)', package: 'lcov', required: false, coverage: true, probe: onPath('genhtml') },
   { name: 'chromium (HTML report test)', package: 'chromium', required: true, tests: true, probe: file('/usr/bin/chromium') },
 ];
 
 const MIN_FREE_GIB = 8;
 
-/** `tests`: also what the test suite needs (a headless Chromium for the HTML report's test). */
-export async function runChecks(opts: { tests?: boolean } = {}): Promise<Check[]> {
+/** `tests`: also what the test suite needs (a headless Chromium for the HTML report's test); `coverage`: what --coverage needs. */
+export async function runChecks(opts: { tests?: boolean; coverage?: boolean } = {}): Promise<Check[]> {
+  const wanted = (r: Requirement) => (r.tests !== true || opts.tests === true) && (r.coverage !== true || opts.coverage === true || opts.tests === true);
   const checks = await Promise.all(
-    REQUIREMENTS.filter((r) => r.tests !== true || opts.tests === true).map(async (r): Promise<Check> => {
+    REQUIREMENTS.filter(wanted).map(async (r): Promise<Check> => {
       const found = await r.probe().catch(() => undefined);
       return { name: r.name, ok: found !== undefined, required: r.required, detail: found ?? `missing (Debian package ${r.package})`, package: r.package };
     }),
@@ -116,7 +121,7 @@ export function formatChecks(checks: readonly Check[]): string {
  * Installs the missing packages with apt-get when root; otherwise it cannot, and says the exact
  * command. Returns the checks after fixing.
  */
-export async function fixHost(checks: readonly Check[], log: (line: string) => void, opts: { tests?: boolean } = {}): Promise<Check[]> {
+export async function fixHost(checks: readonly Check[], log: (line: string) => void, opts: { tests?: boolean; coverage?: boolean } = {}): Promise<Check[]> {
   const packages = missingPackages(checks);
   if (packages.length === 0) return [...checks];
   const command = ['apt-get', 'install', '-y', '--no-install-recommends', ...packages];

@@ -25,6 +25,7 @@ import { firstErrors, kbuildStep } from './make-log.ts';
 import { resolveSource, type SourceTree } from './source.ts';
 import { DEFAULT_KERNEL_SPEC, parseKernelSpec } from './spec.ts';
 import { detectToolchain, type Toolchain } from './toolchain.ts';
+import { COVERAGE_PROFILE, profileMakeVars, saveCoverageNotes } from './coverage-profile.ts';
 
 export interface KernelBuildRequest {
   /** A kernel spec (see spec.ts); default: Debian's linux-source-7.3. */
@@ -109,7 +110,9 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
 
   progress.phase('source');
   const source = await resolveSource(spec);
-  const key = cacheKey(source, merged, toolchain);
+  // A profile's own make variables (coverage: which objects gcov instruments) are part of the build.
+  const makeVars = await profileMakeVars(req.profiles ?? [], source.dir);
+  const key = cacheKey(source, merged, toolchain, makeVars);
   const kernels = await cacheDir('kernels');
   const finalDir = join(kernels, key);
   // Cache entries this build reads get a use stamp: `handover cache gc` goes least recently used first.
@@ -134,7 +137,7 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
     if (raced !== undefined) return { ...raced, cacheHit: true, seconds: (Date.now() - started) / 1000 };
     progress.phase('sync');
     const tree = await prepareBuildTree(root, source.dir, profiles);
-    return await buildFresh({ req, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText });
+    return await buildFresh({ req, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText, makeVars });
   } finally {
     await unlock();
   }
@@ -152,6 +155,7 @@ interface BuildContext {
   finalDir: string;
   started: number;
   specText: string;
+  makeVars: string[];
 }
 
 async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
@@ -211,7 +215,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     const t1 = Date.now();
     const expected = await previousSteps(outDir);
     let steps = 0;
-    await make([...base, ...cc, `-j${jobs}`, 'bzImage'], 'kernel build', (line) => {
+    await make([...base, ...cc, ...ctx.makeVars, `-j${jobs}`, 'bzImage'], 'kernel build', (line) => {
       const step = kbuildStep(line);
       if (step === undefined) return;
       steps++;
@@ -234,6 +238,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     await copyFile(join(outDir, 'vmlinux'), join(staging, 'vmlinux'));
     await copyFile(join(outDir, 'System.map'), join(staging, 'System.map'));
     await writeFile(join(staging, 'config'), finalConfig);
+    if (ctx.req.profiles?.includes(COVERAGE_PROFILE) === true) await saveCoverageNotes(ctx.tree.srcDir, outDir, staging);
     await new Promise((res) => log.end(res));
 
     const metadata: KernelMetadata = {
@@ -308,9 +313,11 @@ function reproducer(ctx: BuildContext): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-function cacheKey(source: SourceTree, merged: MergedConfig, toolchain: Toolchain): string {
+function cacheKey(source: SourceTree, merged: MergedConfig, toolchain: Toolchain, makeVars: readonly string[]): string {
   const { ccache: _ccache, ...compilers } = toolchain;
-  return sha(JSON.stringify({ RECIPE, ARCH, source: source.identity, config: merged.text, compilers })).slice(0, 24);
+  // No make variables: the key every kernel had before profiles could add some (the cache stays warm).
+  const extra = makeVars.length === 0 ? {} : { makeVars };
+  return sha(JSON.stringify({ RECIPE, ARCH, source: source.identity, config: merged.text, compilers, ...extra })).slice(0, 24);
 }
 
 export interface CcacheStats {

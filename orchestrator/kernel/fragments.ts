@@ -28,14 +28,15 @@ export const FRAGMENT_DIR = join(PACKAGE_ROOT, 'kernel-config');
 /** The fragments every build gets, in order. */
 export const DEFAULT_FRAGMENTS = ['base-qemu-x86_64.config', 'kho.config', 'luo.config'];
 /** Named profiles users can add with --profile. */
-export const PROFILES: Record<string, string> = { debug: 'debug.config', kasan: 'kasan.config' };
+export const PROFILES: Record<string, string> = { debug: 'debug.config', kasan: 'kasan.config', coverage: 'coverage.config' };
 /**
  * How many times longer a profile's kernel takes than the default one to boot and to run a step
  * under TCG (measured on 2 cores; see README, Figures). Every deadline of a machine running it
  * (boot, SSH, guest commands, steps, the scenario) scales by it, so a slow-by-design kernel is
  * not a timeout and the default kernel keeps its tight limits.
  */
-export const PROFILE_TIME_SCALE: Readonly<Record<string, number>> = { debug: 2, kasan: 4 };
+// coverage instruments the live-update code only: its boots and steps run at the default kernel's pace.
+export const PROFILE_TIME_SCALE: Readonly<Record<string, number>> = { debug: 2, kasan: 4, coverage: 1 };
 
 /** The profiles a kernel was built with, from its fragment files (metadata.config.fragments). */
 export function profilesOf(fragments: readonly string[]): string[] {

@@ -3,6 +3,7 @@ import { formatComparison } from '../scenario/baseline.ts';
 import { isFlaky, knownBugs, type RunResult, type ScenarioResult } from '../scenario/results.ts';
 import { formatSeconds } from '../log/progress.ts';
 import { decodedLines } from './decoded-stack.ts';
+import { formatCoverageTable } from './coverage.ts';
 
 // The interface belongs to the runner that calls it; re-exported for the reporters' users.
 export type { Reporter } from '../scenario/reporter.ts';
@@ -57,6 +58,7 @@ export function consoleReporter(
       if (run.shard !== undefined && run.scenarios.length === 0) w(`shard ${run.shard.index}/${run.shard.total} has no scenarios: empty reports`);
       if (run.comparison !== undefined) for (const line of formatComparison(run.comparison)) w(line);
       for (const line of knownBugLines(run)) w(line);
+      if (run.coverage !== undefined) for (const line of formatCoverageTable(run.coverage)) w(line);
       summary.write(`${summaryLine(run)}\n`);
     },
   };

@@ -41,10 +41,19 @@ function testCell(p: PatchResult): string {
   return `${t.passed}/${total} passed${t.failed + t.error > 0 ? `, ${t.failed + t.error} failed` : ''}${t.skipped > 0 ? `, ${t.skipped} skipped` : ''}`;
 }
 
+/** --coverage: of the changed live-update lines that can run, how many no scenario reached. */
+function coverageCell(p: PatchResult): string {
+  const c = p.coverage;
+  if (c === undefined) return '-';
+  if (c.executable === 0) return c.changed === 0 ? 'no lu lines' : `0/${c.changed} executable`;
+  return `${c.unreached.length}/${c.executable} unreached`;
+}
+
 /** The per-patch table, then what broke for every patch that is not plainly good, then the verdict. */
 export function formatSeriesTable(r: SeriesResult): string {
-  const head = ['#', 'patch', 'apply', 'build', 'warnings', 'tests', 'result'];
-  const rows = r.patches.map((p) => [String(p.index), truncate(p.subject, 64), applyCell(p), buildCell(p), warningCell(p), testCell(p), MARK[p.outcome]]);
+  const withCoverage = r.patches.some((p) => p.coverage !== undefined);
+  const head = ['#', 'patch', 'apply', 'build', 'warnings', 'tests', ...(withCoverage ? ['coverage'] : []), 'result'];
+  const rows = r.patches.map((p) => [String(p.index), truncate(p.subject, 64), applyCell(p), buildCell(p), warningCell(p), testCell(p), ...(withCoverage ? [coverageCell(p)] : []), MARK[p.outcome]]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   const out = [
@@ -58,6 +67,11 @@ export function formatSeriesTable(r: SeriesResult): string {
     for (const e of p.evidence.slice(0, 20)) out.push(`    ${e}`);
     if (p.tests !== undefined && p.outcome === 'test-failed') out.push(`    artifacts: ${p.tests.output}`);
     if (p.build?.ok === false && p.build.buildLog !== undefined) out.push(`    build log: ${p.build.buildLog}`);
+  }
+  for (const p of r.patches) {
+    if (p.coverage === undefined || p.coverage.unreached.length === 0) continue;
+    out.push('', `${p.index}. ${p.subject}: ${p.coverage.unreached.length} changed line${p.coverage.unreached.length === 1 ? '' : 's'} no scenario executed:`);
+    for (const l of p.coverage.unreached) out.push(`    ${l}`);
   }
   out.push('');
   if (r.firstBad !== undefined) out.push(`first bad patch: ${r.firstBad.index} "${r.firstBad.subject}" (${r.firstBad.outcome})`);
@@ -84,7 +98,12 @@ export function seriesToJUnit(r: SeriesResult): string {
     else if (p.outcome === 'infra-error') c.outcome = { kind: 'error', type: p.infraOutcome ?? 'infra-error', message: p.message ?? 'infrastructure error', body };
     else if (p.outcome !== 'good' && p.outcome !== 'new-warnings') c.outcome = { kind: 'skipped', message: MARK[p.outcome] };
     const added = p.build?.warnings?.added ?? [];
-    if (added.length > 0) c.systemOut = [`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added].join('\n');
+    const unreached = p.coverage?.unreached ?? [];
+    const out = [
+      ...(added.length > 0 ? [`+${added.length} compiler warning${added.length === 1 ? '' : 's'} against the base:`, ...added] : []),
+      ...(unreached.length > 0 ? [`${unreached.length} changed live-update line${unreached.length === 1 ? '' : 's'} no scenario executed:`, ...unreached] : []),
+    ];
+    if (out.length > 0) c.systemOut = out.join('\n');
     return c;
   });
   const properties: [string, string][] = [['base', r.base.describe], ['base-commit', r.base.commit], ['scenarios', r.scenarios.join(',')]];

@@ -5,6 +5,8 @@ import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from './contract.ts';
 import type { BootTimelines } from './boot-timeline.ts';
 import type { TimelinePhase } from './timeline.ts';
+import type { ScenarioCoverage } from '../coverage/session.ts';
+import type { RunCoverage } from '../coverage/run-coverage.ts';
 
 /** xfail: a step marked as a known kernel bug failed as expected (the scenario can still pass). */
 export type Status = 'passed' | 'failed' | 'skipped' | 'error' | 'xfail';
@@ -76,6 +78,8 @@ export interface ScenarioResult {
   passRate?: { passed: number; runs: number };
   /** Skipped without a machine: the suite as a whole leaves it to its own run (it needs another kernel profile). */
   deferred?: boolean;
+  /** With --coverage: this scenario's tracefile and the boots it counts. */
+  coverage?: ScenarioCoverage;
 }
 
 /** A crash report (its title and boot) with its frames decoded, or the reason they are not. */
@@ -171,6 +175,8 @@ export interface RunResult {
   comparison?: Comparison;
   /** Every promise of the LUO/memfd contract and what this run's steps found of it. */
   contract?: ContractEntry[];
+  /** With --coverage: the joined tracefile and what the run reached of the live-update files. */
+  coverage?: RunCoverage;
 }
 
 /** A known kernel bug a step names, as this run saw it: `seen` (XFAIL) or not (XPASS). */

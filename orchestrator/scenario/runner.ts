@@ -24,6 +24,8 @@ import { clearScenarioDirs, repeatDir, repeatLabel, repeatPlan, repeatReporters,
 import { capabilityGap, runStep, stepSkipReason } from './steps.ts';
 import { holdEntries } from '../host/cache-store.ts';
 import type { Overrides, StepContext } from './step-context.ts';
+import { CoverageRecorder, notesDirOf, sourcesOf } from '../coverage/session.ts';
+import { joinCoverage } from '../coverage/run-coverage.ts';
 
 export interface RunOptions {
   scenarios: readonly Scenario[];
@@ -56,6 +58,11 @@ export interface RunOptions {
    * (kho-selftest-debug) is skipped, saying how to run it, instead of costing a second kernel build.
    */
   deferProfiles?: boolean;
+  /**
+   * Read each boot's gcov counters (before its kexec, and at the end) into `<scenario>/coverage.info`
+   * and the run's `coverage.info`: the kernels must carry the coverage profile.
+   */
+  coverage?: boolean;
 }
 
 /** Why a scenario is deferred (RunOptions.deferProfiles), or undefined when it runs. */
@@ -114,6 +121,9 @@ export async function runScenarios(opts: RunOptions): Promise<RunResult> {
   }
   const held: string[] = [];
   const { base, kernels } = await buildKernels(opts, held);
+  if (opts.coverage === true && base !== undefined && (await sourcesOf(base.build)).length === 0) {
+    throw new HandoverError('usage-error', `coverage: kernel ${base.build.metadata.release} has no gcov notes (${base.build.dir}/gcov): build it with the coverage profile (--coverage, or --profile coverage)`);
+  }
   // The kernels and guest images the run reads stay held (`handover cache gc` skips them) until it ends.
   const release = await holdEntries(held);
   try {
@@ -204,6 +214,8 @@ async function runPool(
     jobs,
     ...(repeat === 1 ? {} : { repeat }),
   };
+  const coverage = opts.coverage === true ? await joinCoverage(opts.output, done, base === undefined ? undefined : notesDirOf(base.build)) : undefined;
+  if (coverage !== undefined) run.coverage = coverage;
   if (opts.baseline !== undefined) run.comparison = compareRuns(opts.baseline, run);
   for (const r of reporters) await r.runEnd?.(run);
   return run;
@@ -304,8 +316,11 @@ async function runWithRetries(
   const retries = opts.retries ?? 1;
   const attempts: Attempt[] = [];
   for (let n = 1; ; n++) {
-    const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target, dir);
+    const target = kernel.target;
+    const recorder = opts.coverage === true ? new CoverageRecorder(join(dir, 'coverage'), (b) => (b > 1 && target !== undefined ? target : kernel.build)) : undefined;
+    const r = await runOne(scenario, kernel.build, opts, reporters, kernel.target, dir, recorder);
     r.result.kernelBuildMs = kernel.ms;
+    if (recorder !== undefined && r.result.status !== 'skipped') r.result.coverage = await recorder.finish(scenario.name, kernel.build, dir);
     // A known kernel bug's crash (a boot-time race, KNOWN_CRASHES) kept the checks from running: again.
     const retried = r.result.outcome !== undefined && (RETRIED_OUTCOMES.has(r.result.outcome) || r.result.knownCrash !== undefined);
     const retry = retried && n <= retries && opts.signal?.aborted !== true;
@@ -347,6 +362,7 @@ async function runOne(
   reporters: readonly Reporter[],
   target: KernelBuild | undefined,
   dir: string,
+  recorder?: CoverageRecorder,
 ): Promise<{ result: ScenarioResult; accel?: { accel: string; reason: string } }> {
   const started = performance.now();
   await rm(dir, { recursive: true, force: true });
@@ -423,6 +439,7 @@ async function runOne(
     caps: new Map(),
     memoryMarks: new Map(),
     bulks: new Map(),
+    ...(recorder === undefined ? {} : { beforeKexec: () => recorder.collect(machine.guest, machine.vm.console.currentBoot) }),
   };
   try {
     const missing = scenario.requires === undefined ? undefined : await capabilityGap(ctx, scenario.requires);
@@ -483,6 +500,8 @@ async function runOne(
           );
     return { result: finish({ ...verdict, blackoutsMs: ctx.blackoutsMs, ...(decodedCrashes.length === 0 ? {} : { decodedCrashes }) }, machine), accel };
   } finally {
+    // The last boot's counters, unless it crashed (nothing to read from a dead guest).
+    if (recorder !== undefined && machine.vm.crashes.length === 0) await recorder.collect(machine.guest, machine.vm.console.currentBoot);
     await machine.stop();
     // The run's initrd holds the run's private host key: not an artifact worth keeping.
     await rm(machine.initrd, { force: true });

@@ -64,6 +64,8 @@ export interface StepContext {
   memoryMarks: Map<string, MemInfo & { boot: number }>;
   /** bulk_preserve sets by id, for bulk_retrieve. */
   bulks: Map<string, BulkSpec>;
+  /** Called right before each kexec fires (--coverage reads the boot's counters there). */
+  beforeKexec?: () => Promise<void>;
 }
 
 /** A failed check: the message says what broke; evidence is what to look at. */

@@ -252,6 +252,7 @@ async function kexecStep(ctx: StepContext, step: Extract<Step, { kind: 'kexec' }
     const luoBefore = ctx.agentUp || (await luoDeviceNow(ctx));
     // Within the step's budget, so a kernel that never comes up ends as kexec-timeout or kernel-hang.
     const deadlineMs = ctx.stepDeadline === undefined ? (step.timeout ?? 120) * 1000 : Math.max(1000, ctx.stepDeadline - Date.now() - 1500);
+    await ctx.beforeKexec?.();
     const r = await fireKexec(ctx.machine, { deadlineMs, expectRelease });
     ctx.releases.push(r.release);
     ctx.kexecLoaded = undefined;

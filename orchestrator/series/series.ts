@@ -16,6 +16,10 @@ import { readSeries, type Patch } from './parse.ts';
 import { openScratchTree, resetTo, type ScratchTree } from './scratch.ts';
 import { diffWarnings, updateWarningMap, type WarningDiff, type WarningMap } from './warnings.ts';
 import { DEFAULT_KERNEL_SPEC, parseKernelSpec } from '../kernel/spec.ts';
+import { COVERAGE_PROFILE } from '../kernel/coverage-profile.ts';
+import { parseLcov } from '../coverage/lcov.ts';
+import { mergeAll } from '../coverage/model.ts';
+import { changedLines, patchCoverage, type PatchCoverage } from './changed-lines.ts';
 
 /**
  * What became of one patch. good and new-warnings pass; apply-failed, build-failed and
@@ -58,6 +62,8 @@ export interface TestSummary {
   durationMs: number;
   output: string;
   scenarios: { name: string; status: string; outcome?: Outcome; message?: string; evidence?: string[] }[];
+  /** With --coverage: the run's lcov tracefile. */
+  tracefile?: string;
 }
 
 export interface PatchResult {
@@ -74,6 +80,8 @@ export interface PatchResult {
   tests?: TestSummary;
   /** The handover outcome behind an infra-error. */
   infraOutcome?: Outcome;
+  /** With --coverage: this patch's changed live-update lines, and those no scenario executed. */
+  coverage?: PatchCoverage;
   durationMs: number;
 }
 
@@ -109,6 +117,8 @@ export interface SeriesOptions {
   /** More reporters for every scenario run (the CLI's live status). */
   reporters?: readonly Reporter[];
   signal?: AbortSignal;
+  /** Build with the coverage profile and list each patch's changed live-update lines no scenario executed. */
+  coverage?: boolean;
 }
 
 /**
@@ -195,7 +205,8 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
     break;
   }
 
-  const req: KernelBuildRequest = { ...opts.kernel, kernel: `path:${scratch.dir}`, ...(opts.signal === undefined ? {} : { signal: opts.signal }) };
+  const profiles = opts.coverage === true ? { profiles: [...new Set([...(opts.kernel?.profiles ?? []), COVERAGE_PROFILE])] } : {};
+  const req: KernelBuildRequest = { ...opts.kernel, ...profiles, kernel: `path:${scratch.dir}`, ...(opts.signal === undefined ? {} : { signal: opts.signal }) };
   const warnings = new WarningState(scratch.stateDir, scratch.dir);
   const base: SeriesResult['base'] = { spec: ctx.baseSpec, describe: scratch.describe, commit: scratch.baseCommit, tree: scratch.dir };
   let interrupted = false;
@@ -223,6 +234,7 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
     }
 
     const targets = ctx.mode === 'each' ? applied : applied.slice(-1);
+    let previous = scratch.baseCommit;
     for (const r of targets) {
       if (opts.signal?.aborted === true) {
         interrupted = true;
@@ -233,6 +245,9 @@ async function runInScratch(opts: SeriesOptions, scratch: ScratchTree, patches: 
       await resetTo(scratch.dir, r.commit as string);
       log(`[${r.index}/${results.length}] building: ${r.subject}`);
       await judge(r, req, opts, warnings, log);
+      // After --final-only, the last patch's tree holds the whole series: its lines are the series'.
+      if (opts.coverage === true && r.tests?.tracefile !== undefined) r.coverage = await coverageOf(scratch.dir, ctx.mode === 'each' ? previous : scratch.baseCommit, r.commit as string, r.tests.tracefile);
+      previous = r.commit as string;
       r.durationMs += Date.now() - t0;
       if (r.outcome === 'interrupted') interrupted = true;
       log(`[${r.index}/${results.length}] ${r.outcome}${r.message === undefined ? '' : `: ${r.message}`}`);
@@ -321,6 +336,7 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
       reporters: [line, ...(opts.reporters ?? [])],
       agentFor: opts.agentFor,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      ...(opts.coverage === true ? { coverage: true } : {}),
     });
   } catch (err) {
     // A scenario's own profile or config is built inside the runner: its failure lands here.
@@ -342,6 +358,7 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
     ...run.summary,
     durationMs: run.durationMs,
     output,
+    ...(run.coverage === undefined ? {} : { tracefile: run.coverage.tracefile }),
     scenarios: run.scenarios.map((s) => ({
       name: s.name,
       status: s.status,
@@ -350,6 +367,12 @@ async function runTests(req: KernelBuildRequest, opts: SeriesOptions, output: st
       ...(s.evidence === undefined ? {} : { evidence: s.evidence }),
     })),
   };
+}
+
+/** A patch's changed live-update lines (from..to in the scratch tree) against the run's tracefile. */
+async function coverageOf(tree: string, from: string, to: string, tracefile: string): Promise<PatchCoverage> {
+  const cov = mergeAll(parseLcov(await readFile(tracefile, 'utf8'), tracefile).map((t) => t.coverage));
+  return patchCoverage(await changedLines(tree, from, to), cov);
 }
 
 interface BuildOutcome {

@@ -23,6 +23,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['rootfs/'],
   ['machine/'],
   ['kho/'],
+  // Coverage of the live-update code: counters read from a guest, turned into lcov (run --coverage).
+  ['coverage/'],
   ['scenario/'],
   ['series/'],
   ['report/'],
