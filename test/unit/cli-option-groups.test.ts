@@ -9,6 +9,8 @@ import { createProgram } from '../../orchestrator/cli/program.ts';
 const OWN_DEFAULTS = new Set(['--reporter', '--output']);
 // The same name, another meaning: kernel build's JSON is a build, doctor's the checks.
 const OWN_MEANING = new Set(['--json']);
+// Commands whose --jobs counts VMs (each names make's jobs --build-jobs); elsewhere -j is make's.
+const VM_JOBS = new Set(['run', 'fuzz']);
 
 function commands(cmd: Command, prefix = ''): [string, Command][] {
   return cmd.commands.flatMap((c) => [[`${prefix}${c.name()}`, c] as [string, Command], ...commands(c, `${prefix}${c.name()} `)]);
@@ -21,11 +23,10 @@ function drift(program: Command): string[] {
   for (const [name, cmd] of commands(program)) {
     for (const o of cmd.options as Option[]) {
       if (o.long === undefined || OWN_MEANING.has(o.long)) continue;
-      // run's --jobs (VMs) and --build-jobs are named apart on purpose; -j means make's jobs elsewhere.
       const shape = JSON.stringify([o.flags, OWN_DEFAULTS.has(o.long) ? null : o.description, o.argChoices, OWN_DEFAULTS.has(o.long) ? null : o.defaultValue]);
       const first = seen.get(o.long);
       if (first === undefined) seen.set(o.long, { where: name, shape });
-      else if (first.shape !== shape && !(o.long === '--jobs' && (name === 'run' || first.where === 'run'))) out.push(`${o.long}: ${first.where} ${first.shape} vs ${name} ${shape}`);
+      else if (first.shape !== shape && !(o.long === '--jobs' && (VM_JOBS.has(name) || VM_JOBS.has(first.where)))) out.push(`${o.long}: ${first.where} ${first.shape} vs ${name} ${shape}`);
     }
   }
   return out;

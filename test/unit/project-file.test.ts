@@ -107,7 +107,7 @@ describe('handover.yaml values', () => {
     expect(errors('accel: tcg\njobs: two\n')).toEqual(['handover.yaml:2:7: error: jobs: Invalid input: expected number, received string']);
     expect(errors('jobs: 0\n')).toEqual(['handover.yaml:1:7: error: jobs: Too small: expected number to be >0']);
     expect(errors('accel: tcg\n  # x\njbos: 2\n')).toEqual(["handover.yaml:3:1: error: unknown field 'jbos'"]);
-    expect(errors('profiles: [debug, kasn]\n')).toEqual(['handover.yaml:1:19: error: profiles: Invalid option: expected one of "debug"|"kasan"']);
+    expect(errors('profiles: [debug, kasn]\n')).toEqual(['handover.yaml:1:19: error: profiles: Invalid option: expected one of "debug"|"kasan"|"coverage"']);
     expect(errors('kernel: linux\n')).toEqual([
       'handover.yaml:1:9: error: kernel: expected a kernel spec: debian:linux-source-X.Y[@suite], git:<repository>#<ref>, or a path',
     ]);
