@@ -53,7 +53,7 @@ export function registerRun(program: Command): void {
     .option('-j, --jobs <n>', 'VMs at once (default: the CPU count; lowered to what CPUs and free memory allow)', positiveInt)
     .option(
       '--retries <n>',
-      'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout) or a kernel-hang (retried to confirm it); other failures are never retried',
+      'extra attempts for a scenario ending in an infrastructure error (boot-timeout, ssh-failed, vm-failed, kexec-timeout) or a kernel-hang (retried to confirm it); a known boot-time race (KNOWN_CRASHES) gets at least 3; other failures are never retried',
       nonNegativeInt,
       1,
     )
