@@ -10,10 +10,11 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print the checks as JSON')
     .option('--tests', "also what the test suite needs (Chromium for the HTML report's test, the arm64 tools for its arm64 run)")
     .option('--coverage-tools', "also what run --coverage needs (gcov; lcov's genhtml for the HTML view)")
-    .addOption(new Option('--arch <arch...>', 'also what guests of these architectures need (arm64 on x86_64: qemu-system-aarch64 and the cross gcc)').choices([...ARCHES]))
-    .action((opts: { fix?: boolean; json?: boolean; tests?: boolean; coverageTools?: boolean; arch?: Arch[] }) =>
+    // Not --arch: that is the kernel option handover.yaml's arch: fills in, and doctor reads no project file.
+    .addOption(new Option('--arches <arch...>', 'also what guests of these architectures need (arm64 on x86_64: qemu-system-aarch64 and the cross gcc)').choices([...ARCHES]))
+    .action((opts: { fix?: boolean; json?: boolean; tests?: boolean; coverageTools?: boolean; arches?: Arch[] }) =>
       runCommand(async () => {
-        const scope = { tests: opts.tests === true, coverage: opts.coverageTools === true, arches: opts.arch ?? [] };
+        const scope = { tests: opts.tests === true, coverage: opts.coverageTools === true, arches: opts.arches ?? [] };
         let checks = await runChecks(scope);
         if (opts.fix === true) checks = await fixHost(checks, (l) => process.stderr.write(`doctor: ${l}\n`), scope);
         const failed = checks.filter((c) => !c.ok && c.required);

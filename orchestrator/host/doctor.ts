@@ -23,7 +23,7 @@ interface Requirement {
   tests?: true;
   /** Needed only by `--coverage` runs (`doctor --coverage`; the test suite has a coverage e2e). */
   coverage?: true;
-  /** Needed only for guests of this architecture (`doctor --arch`, and `--tests`: npm test boots one). */
+  /** Needed only for guests of this architecture (`doctor --arches`, and `--tests`: npm test boots one). */
   arch?: Arch;
 }
 

@@ -28,7 +28,7 @@ export async function detectToolchain(useCcache: boolean, cross = ''): Promise<T
   ]);
   if (cc === undefined || ld === undefined || make === undefined) {
     const missing = [cc === undefined && `${cross}gcc`, ld === undefined && `${cross}ld (binutils)`, make === undefined && 'make'];
-    const fix = cross === '' ? 'handover doctor --fix' : `handover doctor --fix --arch ${cross.startsWith('aarch64') ? 'arm64' : cross}`;
+    const fix = cross === '' ? 'handover doctor --fix' : `handover doctor --fix --arches ${cross.startsWith('aarch64') ? 'arm64' : cross}`;
     throw new HandoverError('host-missing', `no ${missing.filter(Boolean).join(', ')} on this host: run '${fix}'`);
   }
   return { ...(cross === '' ? {} : { cross }), cc, ld, make, ccache: ccache !== undefined };

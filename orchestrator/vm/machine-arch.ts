@@ -63,7 +63,7 @@ export function kvmPossible(m: MachineArch): boolean {
  */
 export async function chooseMachineAccel(m: MachineArch, policy: AccelPolicy, opts: ChooseAccelOptions): Promise<AccelChoice> {
   if (kvmPossible(m)) return chooseAccel(policy, m === X86_64_MACHINE ? opts : { ...opts, qemuBinary: opts.qemuBinary ?? m.qemu, machine: m });
-  const why = `a ${m.arch} guest on this ${hostArch()} host`;
+  const why = `an ${m.arch} guest on this ${hostArch()} host`;
   if (policy === 'kvm') {
     throw new HandoverError('accel-unusable', `KVM was requested but cannot run ${why}`, { evidence: ['use --accel tcg (or auto)'] });
   }

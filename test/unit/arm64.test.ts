@@ -1,0 +1,123 @@
+// Issue 14, the parts of arm64 support that are pure: --arch parsing, the machine description
+// and its QEMU command line, the accelerator for a foreign guest, the per-arch fragments, the
+// sysroot's symlink resolution, doctor's scope. The recorded arm64 consoles are in
+// crash-catalogue-arm64.test.ts.
+import { mkdtemp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { crossPrefix, hostArch, parseArch } from '../../orchestrator/host/arch.ts';
+import { runChecks } from '../../orchestrator/host/doctor.ts';
+import { kernelArchBuild } from '../../orchestrator/kernel/arch-build.ts';
+import { DEFAULT_FRAGMENTS, defaultFragments, loadBuiltinFragment, mergeRequests } from '../../orchestrator/kernel/fragments.ts';
+import { sysrootPath } from '../../orchestrator/rootfs/foreign-libs.ts';
+import { ARM64_MACHINE, chooseMachineAccel, machineArch, X86_64_MACHINE } from '../../orchestrator/vm/machine-arch.ts';
+import { qemuArgs } from '../../orchestrator/vm/qemu.ts';
+import { defaultAppend } from '../../orchestrator/vm/vm.ts';
+
+const input = {
+  name: 'n',
+  kernel: 'K',
+  append: 'A',
+  memoryMiB: 1024,
+  cpus: 2,
+  accelArgs: ['-accel', 'tcg'],
+  qmpSocket: 'q',
+  serialSocket: 's',
+  serialLog: 'l',
+};
+const after = (argv: string[], flag: string): string[] => argv.flatMap((a, i) => (a === flag ? [argv[i + 1] ?? ''] : []));
+
+describe('--arch', () => {
+  it('takes the kernel names and the other usual ones; anything else is a usage error naming the option', () => {
+    expect(parseArch('arm64')).toBe('arm64');
+    expect(parseArch('aarch64')).toBe('arm64');
+    expect(parseArch('x86_64')).toBe('x86_64');
+    expect(parseArch('amd64')).toBe('x86_64');
+    expect(() => parseArch('riscv64', 'arch')).toThrow(/^arch: 'riscv64' is not an architecture handover runs \(known: x86_64, arm64\)$/);
+  });
+
+  it('this x86_64 host cross-compiles arm64 only', () => {
+    expect(hostArch()).toBe('x86_64');
+    expect(crossPrefix('x86_64')).toBe('');
+    expect(crossPrefix('arm64')).toBe('aarch64-linux-gnu-');
+    expect(kernelArchBuild('arm64')).toMatchObject({ make: 'arm64', cross: 'aarch64-linux-gnu-', target: 'Image', builtPath: 'arch/arm64/boot/Image' });
+    expect(kernelArchBuild('x86_64')).toMatchObject({ make: 'x86_64', cross: '', target: 'bzImage', builtPath: 'arch/x86/boot/bzImage', fileName: 'bzImage' });
+  });
+});
+
+describe('fragments', () => {
+  it('arm64 swaps the machine base and keeps the same KHO/LUO contract; x86_64 is unchanged', async () => {
+    expect(defaultFragments('x86_64')).toEqual(DEFAULT_FRAGMENTS);
+    expect(defaultFragments('arm64')).toEqual(['base-qemu-arm64.config', 'kho.config', 'luo.config']);
+    const arm = mergeRequests(await Promise.all(defaultFragments('arm64').map(loadBuiltinFragment)));
+    const x86 = mergeRequests(await Promise.all(DEFAULT_FRAGMENTS.map(loadBuiltinFragment)));
+    const contract = (m: typeof arm) => m.requests.filter((r) => /kho|luo/.test(r.origin.file)).map((r) => `${r.symbol}=${r.value}`);
+    expect(contract(arm)).toEqual(contract(x86));
+    const symbols = new Set(arm.requests.map((r) => r.symbol));
+    for (const s of ['SERIAL_AMBA_PL011_CONSOLE', 'VIRTIO_MMIO', 'VIRTIO_NET', 'KEXEC_FILE', 'KEXEC_HANDOVER', 'LIVEUPDATE_MEMFD'])
+      expect(symbols).toContain(s);
+    // Nothing x86-only leaks into the arm64 kernel.
+    for (const s of ['SERIAL_8250', 'ACPI', 'PCI']) expect(symbols).not.toContain(s);
+  });
+});
+
+describe('the arm64 machine', () => {
+  it('qemu-system-aarch64 -M virt, virtio over MMIO, PL011 console; x86_64 keeps q35 and PCI', () => {
+    const arm = qemuArgs({ ...input, machine: ARM64_MACHINE });
+    expect(after(arm, '-machine')).toEqual(['virt']);
+    expect(after(arm, '-device')).toEqual(['virtio-net-device,netdev=n0', 'virtio-rng-device']);
+    expect(ARM64_MACHINE.qemu).toBe('qemu-system-aarch64');
+    expect(defaultAppend(ARM64_MACHINE)).toBe('console=ttyAMA0 panic=-1');
+    const x86 = qemuArgs(input);
+    expect(qemuArgs({ ...input, machine: X86_64_MACHINE })).toEqual(x86);
+    expect(after(x86, '-machine')).toEqual(['q35']);
+    expect(after(x86, '-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci']);
+    expect(defaultAppend(X86_64_MACHINE)).toBe('console=ttyS0 panic=-1');
+    expect(machineArch('arm64')).toBe(ARM64_MACHINE);
+  });
+
+  it('TCG with MTTCG and -cpu max,pauth-impdef=on; an arm64 guest here never probes KVM, and --accel kvm is refused', async () => {
+    expect(ARM64_MACHINE.tcgArgs).toEqual(['-accel', 'tcg,thread=multi,tb-size=32', '-cpu', 'max,pauth-impdef=on']);
+    const auto = await chooseMachineAccel(ARM64_MACHINE, 'auto', { kernel: '/nonexistent' });
+    expect(auto).toEqual({
+      accel: 'tcg',
+      reason: 'auto: an arm64 guest on this x86_64 host runs under TCG',
+      qemuArgs: ARM64_MACHINE.tcgArgs,
+      probeMs: 0,
+      cached: false,
+    });
+    await expect(chooseMachineAccel(ARM64_MACHINE, 'kvm', { kernel: '/nonexistent' })).rejects.toMatchObject({
+      outcome: 'accel-unusable',
+      message: 'KVM was requested but cannot run an arm64 guest on this x86_64 host',
+    });
+    // Control: the host's own architecture still goes through the probe policy (tcg asked: no probe).
+    expect(await chooseMachineAccel(X86_64_MACHINE, 'tcg', { kernel: '/nonexistent' })).toMatchObject({ accel: 'tcg', reason: 'tcg requested' });
+  });
+});
+
+describe('the arm64 sysroot', () => {
+  it('resolves relative and absolute symlinks, and symlinked dirs, inside the sysroot', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'handover-sysroot-'));
+    await mkdir(join(root, 'lib/aarch64-linux-gnu'), { recursive: true });
+    await writeFile(join(root, 'lib/aarch64-linux-gnu/libz.so.1.2.13'), 'z');
+    await symlink('libz.so.1.2.13', join(root, 'lib/aarch64-linux-gnu/libz.so.1'));
+    await symlink('/lib/aarch64-linux-gnu/libz.so.1', join(root, 'lib/abs-libz.so'));
+    await symlink('lib', join(root, 'lib64'));
+    expect(await sysrootPath(root, '/lib/aarch64-linux-gnu/libz.so.1')).toBe(join(root, 'lib/aarch64-linux-gnu/libz.so.1.2.13'));
+    expect(await sysrootPath(root, '/lib/abs-libz.so')).toBe(join(root, 'lib/aarch64-linux-gnu/libz.so.1.2.13'));
+    expect(await sysrootPath(root, '/lib64/aarch64-linux-gnu/libz.so.1')).toBe(join(root, 'lib/aarch64-linux-gnu/libz.so.1.2.13'));
+    // Never the host's own file: an absolute link is re-rooted.
+    expect(await sysrootPath(root, '/lib/abs-libz.so')).not.toBe('/lib/aarch64-linux-gnu/libz.so.1');
+  });
+});
+
+describe('doctor', () => {
+  it('checks the arm64 tools only when arm64 (or the test suite) is asked for', async () => {
+    const names = (cs: { name: string }[]) => cs.map((c) => c.name).filter((n) => /arm64|aarch64/.test(n));
+    expect(names(await runChecks())).toEqual([]);
+    const arm = names(await runChecks({ arches: ['arm64'] }));
+    expect(arm).toEqual(['qemu-system-aarch64 (arm64 guests)', 'aarch64-linux-gnu-gcc (arm64 kernel)', 'static arm64 glibc (arm64 agent)']);
+    expect(names(await runChecks({ tests: true }))).toEqual(arm);
+  });
+});
