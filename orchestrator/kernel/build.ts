@@ -77,6 +77,11 @@ export interface KernelMetadata {
   builtAt: string;
 }
 
+/** The architecture a build is for (entries from before arm64 support carry none: x86_64). */
+export function archOf(metadata: Pick<KernelMetadata, 'arch'>): Arch {
+  return metadata.arch ?? 'x86_64';
+}
+
 export interface KernelBuild {
   dir: string;
   artifacts: KernelArtifacts;

@@ -1,5 +1,5 @@
 import type { Outcome } from '../errors.ts';
-import type { KernelBuild } from '../kernel/build.ts';
+import { archOf, type KernelBuild } from '../kernel/build.ts';
 import { profilesOf } from '../kernel/fragments.ts';
 import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from './contract.ts';
@@ -145,7 +145,7 @@ export interface KernelSummary {
 export function kernelSummary(k: KernelBuild): KernelSummary {
   const profiles = profilesOf(k.metadata.config.fragments);
   return {
-    arch: k.metadata.arch ?? 'x86_64',
+    arch: archOf(k.metadata),
     release: k.metadata.release,
     spec: k.metadata.source.spec,
     describe: k.metadata.source.describe,

@@ -3,7 +3,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
-import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
+import { archOf, buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { timeScaleOf } from '../kernel/fragments.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { checkSteps, crashVerdict, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
@@ -214,8 +214,8 @@ async function runPool(
     kernel:
       kernel === undefined ? { release: 'unknown', spec: 'unknown', describe: 'unknown', configHash: '', buildSeconds: 0, cacheHit: false } : kernelSummary(kernel),
     ...(firstTarget === undefined ? {} : { kexecInto: kernelSummary(firstTarget) }),
-    arch: kernel?.metadata.arch ?? 'x86_64',
-    qemu: { version: await qemuVersion(machineArch(kernel?.metadata.arch ?? 'x86_64').qemu) },
+    arch: archOf(kernel?.metadata ?? {}),
+    qemu: { version: await qemuVersion(machineArch(archOf(kernel?.metadata ?? {})).qemu) },
     accel,
     scenarios: done,
     summary: summarize(done),
@@ -283,7 +283,7 @@ async function buildKernels(opts: RunOptions, held: string[]): Promise<{ base?: 
     if (k === undefined) {
       const t0 = performance.now();
       const build = await buildKernel({ ...opts.kernel, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-      const rootfs = await buildRootfs({ uapiInclude: build.artifacts.headers, arch: build.metadata.arch ?? 'x86_64' });
+      const rootfs = await buildRootfs({ uapiInclude: build.artifacts.headers, arch: archOf(build.metadata) });
       const target = into === undefined ? undefined : await buildKexecTarget(opts, into, profiles, config);
       held.push(build.dir, dirname(rootfs.basePath), ...(target === undefined ? [] : [target.dir]));
       k = { build, ms: Math.round(performance.now() - t0), ...(target === undefined ? {} : { target }) };
