@@ -257,6 +257,8 @@ export interface MemInfo {
   shmem: number;
   /** ShmemHugePages: Shmem in PMD-sized folios; absent without CONFIG_TRANSPARENT_HUGEPAGE. */
   shmemHuge?: number;
+  /** Bytes reserved for the FDT the kernel booted with (whole pages); absent without one (x86_64). */
+  bootFdt?: number;
 }
 
 export interface BulkDone {

@@ -401,6 +401,7 @@ async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory'
     memAvailable: r.memAvailable,
     shmem: r.shmem,
     ...(r.shmemHuge === undefined ? {} : { shmemHuge: r.shmemHuge }),
+    ...(r.bootFdt === undefined ? {} : { bootFdt: r.bootFdt }),
   };
   const m = step.memory;
   if ('mark' in m) {

@@ -6,6 +6,11 @@
  *                          ShmemHugePages, in bytes.
  *                          dropCaches: sync and write 3 to /proc/sys/vm/drop_caches first, so the
  *                          page cache the SSH sessions and the agent's own runs leave is not noise.
+ *                          bootFdt: the pages the kernel keeps reserved for the FDT it booted with
+ *                          (/sys/firmware/fdt's size, rounded up to pages), in bytes; absent without
+ *                          one (x86_64). On arm64 it differs between boots: QEMU's virt DTB is 1 MiB
+ *                          unpacked, the one kexec_file_load builds is packed (a few KiB), so a
+ *                          kexec'd kernel's MemTotal is ~1 MiB higher for that alone.
  *
  * Why MemTotal: on a KHO boot every preserved page is memblock-reserved (kho_populate →
  * memblock_reserve, kexec_handover.c:628) and only counted again when restored
@@ -18,6 +23,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -55,6 +61,7 @@ int op_meminfo(const struct jval *req, struct jw *body, struct fail *f)
 	int seen[sizeof(want) / sizeof(want[0])] = { 0 };
 	const struct jval *drop = json_get(req, "dropCaches");
 	char line[256];
+	struct stat fdt;
 	FILE *mi;
 
 	if (drop && drop->type != J_BOOL)
@@ -76,6 +83,11 @@ int op_meminfo(const struct jval *req, struct jw *body, struct fail *f)
 		if (!seen[i])
 			return agent_failf(f, ENODATA, "read(/proc/meminfo)", "/proc/meminfo has no %s line", want[i].field);
 		jw_u64(body, want[i].key, (uint64_t)kib[i] * 1024);
+	}
+	if (stat("/sys/firmware/fdt", &fdt) == 0) {
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+		jw_u64(body, "bootFdt", ((uint64_t)fdt.st_size + page - 1) / page * page);
 	}
 	return 0;
 }
