@@ -3,10 +3,13 @@
 // them run in one runScenarios call (two VMs at a time, no retries), and each must fail exactly
 // at its target step, every earlier step having passed. `npm test` runs the sample (every kind of
 // checking step, no slow or debug-kernel scenario); HANDOVER_CONTROLS=all runs the whole table.
+// HANDOVER_ARCH=arm64 runs them on the arm64 kernel (cross-built, under qemu-system-aarch64): the
+// same variants, failing at the same steps for the same reasons.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseArch } from '../../orchestrator/host/arch.ts';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import type { RunResult, StepResult } from '../../orchestrator/scenario/results.ts';
 import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
@@ -23,6 +26,9 @@ if (only !== undefined && ![...only].every((n) => CONTROLS.some((c) => c.scenari
 }
 const controls = mode === 'all' ? CONTROLS : only !== undefined ? CONTROLS.filter((c) => only.has(c.scenario)) : CONTROLS.filter((c) => c.sample === true);
 
+const archEnv = process.env.HANDOVER_ARCH;
+const kernel = archEnv === undefined || archEnv === '' ? {} : { arch: parseArch(archEnv, 'HANDOVER_ARCH') };
+
 let shipped: Scenario[] = [];
 let run: RunResult | undefined;
 const shippedOf = (c: Control): Scenario => {
@@ -32,12 +38,13 @@ const shippedOf = (c: Control): Scenario => {
 };
 
 beforeAll(async () => {
-  await buildKernel();
+  await buildKernel(kernel);
   shipped = await loadScenarios([...(await findScenarioFiles([])), ...(await findStressFiles())]);
   const output = await mkdtemp(join(tmpdir(), 'handover-controls-'));
   const started = Date.now();
   run = await runScenarios({
     scenarios: controls.map((c) => controlScenario(shippedOf(c), c)),
+    kernel,
     accel: 'tcg',
     retries: 0,
     jobs: 2,
@@ -45,7 +52,7 @@ beforeAll(async () => {
     agentFor,
   });
   // The wall time is reported, never asserted (it is the machine's, not handover's).
-  console.log(`controls (${mode === '' ? 'sample' : mode}): ${controls.length} in ${Math.round((Date.now() - started) / 1000)} s, ${run.jobs ?? 1} at a time; artifacts in ${output}`);
+  console.log(`controls (${mode === '' ? 'sample' : mode}, ${run.arch ?? 'x86_64'}): ${controls.length} in ${Math.round((Date.now() - started) / 1000)} s, ${run.jobs ?? 1} at a time; artifacts in ${output}`);
 });
 
 /** An earlier step may pass, XFAIL, or be skipped by its `requires` (then it says why). */
