@@ -34,13 +34,16 @@ export const X86_64_MACHINE: MachineArch = {
 };
 
 // virt with its default GICv2: the kernel has no PCI (virtio-mmio devices from the DT), so no ITS
-// is needed. MTTCG as on x86; `-cpu max` with the cheap implementation-defined pointer
+// is needed. dtb-randomness=off: no /chosen kaslr-seed and rng-seed in the DT. The kernel (no
+// RANDOMIZE_BASE) leaves QEMU's kaslr-seed unwiped, and kexec-tools then refuses every kexec_load
+// ("setup_2nd_dtb: kaslr-seed is not wiped to 0", the legacy negative controls); crng is ready at
+// 0 s without rng-seed all the same (-cpu max has RNDR), and virtio-rng follows. MTTCG as on x86; `-cpu max` with the cheap implementation-defined pointer
 // authentication instead of the architected QARMA (each signed return costs TCG a QARMA
 // computation otherwise: tuxrun and the upstream kunit harness pair them the same way).
 export const ARM64_MACHINE: MachineArch = {
   arch: 'arm64',
   qemu: 'qemu-system-aarch64',
-  machineArgs: ['-machine', 'virt'],
+  machineArgs: ['-machine', 'virt,dtb-randomness=off'],
   netDevice: 'virtio-net-device',
   rngDevice: 'virtio-rng-device',
   console: 'ttyAMA0',
