@@ -9,7 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseArch } from '../../orchestrator/host/arch.ts';
+import { hostArch, parseArch } from '../../orchestrator/host/arch.ts';
 import { buildKernel } from '../../orchestrator/kernel/build.ts';
 import type { RunResult, StepResult } from '../../orchestrator/scenario/results.ts';
 import { agentFor } from '../../orchestrator/scenario/agent-binding.ts';
@@ -24,10 +24,13 @@ const only = mode === '' || mode === 'all' ? undefined : new Set(mode.split(',')
 if (only !== undefined && ![...only].every((n) => CONTROLS.some((c) => c.scenario === n))) {
   throw new Error(`HANDOVER_CONTROLS=${mode}: expected 'all', unset, or names of scenarios with controls`);
 }
-const controls = mode === 'all' ? CONTROLS : only !== undefined ? CONTROLS.filter((c) => only.has(c.scenario)) : CONTROLS.filter((c) => c.sample === true);
-
 const archEnv = process.env.HANDOVER_ARCH;
 const kernel = archEnv === undefined || archEnv === '' ? {} : { arch: parseArch(archEnv, 'HANDOVER_ARCH') };
+const chosen = mode === 'all' ? CONTROLS : only !== undefined ? CONTROLS.filter((c) => only.has(c.scenario)) : CONTROLS.filter((c) => c.sample === true);
+// A control that cannot run on this architecture is listed as skipped, with its reason.
+const runsHere = (c: Control) => c.notOn === undefined || c.notOn.arch !== (kernel.arch ?? hostArch());
+const controls = chosen.filter(runsHere);
+const notHere = chosen.filter((c) => !runsHere(c));
 
 let shipped: Scenario[] = [];
 let run: RunResult | undefined;
@@ -75,4 +78,5 @@ describe(`negative controls (${mode === 'all' ? 'the whole table' : mode !== '' 
     expect(step?.status, summary).toBe('failed');
     expect(step?.message, summary).toMatch(c.reason);
   });
+  if (notHere.length > 0) it.skip.each(notHere.map((c) => [`${c.scenario} step ${c.step + 1}: ${c.control} (not on ${c.notOn?.arch}: ${c.notOn?.why})`] as const))('%s', () => {});
 });
