@@ -264,6 +264,8 @@ export interface MemInfo {
   bootFdt?: number;
   /** Bytes the files of the request's preloadedDir occupy (Shmem, not MemFree); 0 when it is gone. */
   preloaded?: number;
+  /** Free pages on the per-CPU lists, in bytes (not in MemFree); absent from older agents. */
+  pcpFree?: number;
 }
 
 export interface BulkDone {

@@ -404,6 +404,7 @@ async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory'
     ...(r.shmemHuge === undefined ? {} : { shmemHuge: r.shmemHuge }),
     ...(r.bootFdt === undefined ? {} : { bootFdt: r.bootFdt }),
     ...(r.preloaded === undefined ? {} : { preloaded: r.preloaded }),
+    ...(r.pcpFree === undefined ? {} : { pcpFree: r.pcpFree }),
   };
   const m = step.memory;
   if ('mark' in m) {
