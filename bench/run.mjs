@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake [--repeat N] [--pairs N] [--before DIR]]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake|arm64 [--repeat N] [--pairs N] [--before DIR]]
 //   --before DIR: with machine, that checkout's boots alternately; with scenarios, its round trip too; with suite-j2, its suite.
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +71,27 @@ async function benchMachine() {
     record(`${label}kexec -e -> new userspace`, median(r.kexecs.map((k) => k.blackoutMs / 1000)), undefined, 'blackout, target <= 2 s');
     record(`${label}kexec -e -> SSH ready`, median(r.kexecs.map((k) => k.sshReadyMs / 1000)), undefined);
   }
+}
+
+/** `n` boots of the kernel's machine to the first SSH command, a kexec from the first `kexecN` of them (arm64 section). */
+async function machineTimes(kernel, n = 5, kexecN = 3) {
+  const { startMachine, loadKexec, fireKexec } = await import('../dist/index.js');
+  const boots = [];
+  const kexecs = [];
+  for (let i = 0; i < n; i++) {
+    const m = await startMachine({ kernel, accel: 'tcg' });
+    try {
+      await m.guest.run(['true']);
+      boots.push(m.vm.console.elapsedMs() / 1000);
+      if (i < kexecN) {
+        await loadKexec(m);
+        kexecs.push(await fireKexec(m, { expectRelease: kernel.metadata.release }));
+      }
+    } finally {
+      await m.stop();
+    }
+  }
+  return { boots, kexecs };
 }
 
 // Cold, no-op and one-file builds: handover's CLI next to upstream vmtest.sh, on one hard-linked
@@ -313,6 +334,48 @@ async function benchFlake(work) {
   return { repeat, runs, disagreed: which.length, rate, which, flaky: res.scenarios.filter((s) => new Set((s.repeats ?? []).map((x) => x.status)).size > 1).map((s) => `${s.name} ${s.passRate.passed}/${s.passRate.runs}`) };
 }
 
+// arm64 on this x86_64 host (issue 14), beside x86_64 in the same run: the cold cross-build (the
+// cached entry's own build time: a rebuild only for this would cost ~22 min of both cores), boot →
+// SSH and kexec blackout through the machine API, and the memfd round trip through the CLI,
+// --pairs N (default 3) runs alternating with x86_64's so both see the same load. No upstream
+// column: vmtest.sh's arm64 run would need a second cross-build of its own.
+async function benchArm64(work) {
+  const arm = await buildKernel({ arch: 'arm64' });
+  const x86 = await buildKernel();
+  const pairs = Number(argValue('--pairs') ?? 3);
+  const t = arm.metadata.timings;
+  const cc = arm.metadata.ccache;
+  console.log(`\narm64 (${arm.metadata.release}, ${arm.metadata.toolchain.cc}; TCG, qemu-system-aarch64 -M virt)`);
+  record('arm64 cold build', t.totalSeconds, undefined, `from the cache entry built ${arm.metadata.builtAt} (make ${t.buildSeconds.toFixed(0)} s, -j${arm.metadata.make.jobs}${cc === undefined ? '' : `, ccache ${cc.hits}/${cc.compilations} hits`}); x86_64's entry: ${x86.metadata.timings.totalSeconds.toFixed(0)} s`);
+  const am = await machineTimes(arm);
+  const xm = await machineTimes(x86);
+  const each = (xs) => xs.map((x) => x.toFixed(2)).join(', ');
+  record('arm64 QEMU start -> SSH cmd', median(am.boots), undefined, `x86_64 ${median(xm.boots).toFixed(2)} s; each: ${each(am.boots)}`);
+  const blackout = (m) => median(m.kexecs.map((k) => k.blackoutMs / 1000));
+  record('arm64 kexec blackout', blackout(am), undefined, `x86_64 ${blackout(xm).toFixed(2)} s; kexec -e -> new userspace`);
+  const sshBack = (m) => median(m.kexecs.map((k) => k.sshReadyMs / 1000));
+  record('arm64 kexec -> SSH ready', sshBack(am), undefined, `x86_64 ${sshBack(xm).toFixed(2)} s`);
+  const roundTrip = async (arch, i) => {
+    const out = join(work, `rt-${arch}-${i}`);
+    const secs = await wall(() => execa('node', ['bin/handover.js', 'run', 'memfd-round-trip', '--arch', arch, '--accel', 'tcg', '-r', 'json', '-o', out], { stdin: 'ignore', reject: false }));
+    const r = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')).scenarios.find((x) => x.name === 'memfd-round-trip');
+    return { secs, r };
+  };
+  await roundTrip('arm64', 'warm'); // untimed: the arm64 guest image comes from the cache (or is built) first
+  const a = [];
+  const x = [];
+  for (let i = 0; i < pairs; i++) {
+    a.push(await roundTrip('arm64', i));
+    x.push(await roundTrip('x86_64', i));
+  }
+  const passed = (rs) => rs.filter((q) => q.r?.status === 'passed');
+  const fig = (rs, f) => median(passed(rs).map(f));
+  record('arm64 round trip wall', median(a.map((q) => q.secs)), undefined, `x86_64 ${median(x.map((q) => q.secs)).toFixed(1)} s; ${passed(a).length}/${pairs} passed; each: ${a.map((q) => q.secs.toFixed(1)).join(' ')}`);
+  record('  of it: the scenario', fig(a, (q) => q.r.durationMs / 1000), undefined, `x86_64 ${fig(x, (q) => q.r.durationMs / 1000).toFixed(1)} s`);
+  record('  kexec blackout', fig(a, (q) => q.r.blackoutsMs[0] / 1000), undefined, `x86_64 ${fig(x, (q) => q.r.blackoutsMs[0] / 1000).toFixed(2)} s`);
+  record('  QEMU start -> SSH ready', fig(a, (q) => markAt(q.r, 1, 'ssh ready') / 1000), undefined, `x86_64 ${fig(x, (q) => markAt(q.r, 1, 'ssh ready') / 1000).toFixed(2)} s; boot 1, from the boot timeline`);
+}
+
 const work = await mkdtemp(join(tmpdir(), 'handover-bench-'));
 try {
   const upstreamOk = only === undefined || only === 'build' ? await benchBuild(work) : undefined;
@@ -322,6 +385,7 @@ try {
   const suiteAgrees = only === undefined || only === 'suite' || only === 'suite-j2' ? await benchSuite(work) : undefined;
   if (only === undefined || only === 'matrix') await benchMatrix(work);
   const flake = only === 'flake' ? await benchFlake(work) : undefined;
+  if (only === 'arm64') await benchArm64(work);
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);

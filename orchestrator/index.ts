@@ -2,6 +2,7 @@
 export { HandoverError, OUTCOMES, type Outcome } from './errors.ts';
 export { cacheRoot, PACKAGE_ROOT } from './paths.ts';
 export { runChecks, fixHost, formatChecks, type Check } from './host/doctor.ts';
+export { ARCHES, hostArch, parseArch, type Arch } from './host/arch.ts';
 export {
   buildKernel,
   type KernelArtifacts,

@@ -4,6 +4,8 @@
 #
 #   HANDOVER_BIN        the CLI (path to bin/handover.js of a built checkout)         required
 #   HANDOVER_KERNEL     kernel spec: debian:linux-source-X.Y[@suite], git:<repo>#<ref>, path:<dir>
+#   HANDOVER_ARCH       guest architecture: x86_64 or arm64 (default: the runner's; arm64 on an
+#                       x86_64 runner is a cross build booted under qemu-system-aarch64, TCG)
 #   HANDOVER_SCENARIOS  scenario names or files, space-separated (empty: the shipped suite)
 #   HANDOVER_CONFIG     config fragment files or CONFIG_X=val items, space-separated
 #   HANDOVER_PROFILES   built-in profiles (debug, kasan), space-separated
@@ -27,6 +29,7 @@ args=(run)
 read -r -a scenarios <<<"${HANDOVER_SCENARIOS:-}"
 args+=("${scenarios[@]}")
 args+=(--kernel "$HANDOVER_KERNEL")
+if [ -n "${HANDOVER_ARCH:-}" ]; then args+=(--arch "$HANDOVER_ARCH"); fi
 read -r -a configs <<<"${HANDOVER_CONFIG:-}"
 for c in "${configs[@]}"; do args+=(--config "$c"); done
 read -r -a profiles <<<"${HANDOVER_PROFILES:-}"

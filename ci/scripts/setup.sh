@@ -7,5 +7,10 @@ cd "$(dirname "$0")/../.."
 npm ci --no-audit --no-fund
 npm run build
 if [ "${1:-}" != "--no-host" ]; then
-  node bin/handover.js doctor --fix
+  # HANDOVER_ARCH=arm64: also the aarch64 QEMU and cross compiler (x86-only runs do not pay for them).
+  if [ -n "${HANDOVER_ARCH:-}" ]; then
+    node bin/handover.js doctor --fix --arches "$HANDOVER_ARCH"
+  else
+    node bin/handover.js doctor --fix
+  fi
 fi

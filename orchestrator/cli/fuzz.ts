@@ -88,6 +88,7 @@ export function registerFuzz(program: Command): void {
           kernel: {
             ...kernelRequest({
               kernel: opts.kernel,
+              arch: opts.arch,
               config: opts.config,
               profile: opts.profile,
               ccache: opts.ccache,

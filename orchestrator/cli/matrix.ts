@@ -38,6 +38,7 @@ export function registerMatrix(program: Command): void {
           kernels,
           scenarios,
           kernel: {
+            arch: opts.arch,
             config: opts.config,
             profiles: opts.profile,
             ccache: opts.ccache,

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_KERNEL_SPEC, type KernelBuildRequest, PROFILES } from '../index.ts';
+import { ARCHES, DEFAULT_KERNEL_SPEC, hostArch, type Arch, type KernelBuildRequest, PROFILES } from '../index.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -9,6 +9,7 @@ export interface KernelOptions extends BuildOptions {
 
 /** How a kernel is configured and built, without choosing it: `run`'s kernel and every kernel of `matrix`. */
 export interface BuildOptions {
+  arch: Arch;
   config: string[];
   profile: string[];
   jobs?: number | undefined;
@@ -21,6 +22,7 @@ export interface BuildOptions {
  */
 export function addBuildOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
   return cmd
+    .addOption(archOption())
     .option('-c, --config <fragment|CONFIG_X=val>', 'a fragment file or one item, after the built-in ones (repeatable)', collect, [])
     .option('-p, --profile <name>', `a built-in profile: ${Object.keys(PROFILES).join(' or ')} (repeatable)`, collect, [])
     .option(opts.makeJobsFlag ?? '-j, --jobs <n>', 'parallel make jobs (default: CPU count)', positiveInt)
@@ -30,6 +32,13 @@ export function addBuildOptions(cmd: Command, opts: { makeJobsFlag?: string } = 
 /** The options that choose and configure a kernel: the same on every command that needs one. */
 export function addKernelOptions(cmd: Command, opts: { makeJobsFlag?: string } = {}): Command {
   return addBuildOptions(cmd.option('-k, --kernel <spec>', 'debian:linux-source-X.Y[@suite], git:<repo>#<ref>, or a path', DEFAULT_KERNEL_SPEC), opts);
+}
+
+/** `--arch`: the guest architecture of every kernel a command builds or boots (a cross build when not the host's). */
+export function archOption(): Option {
+  return new Option('--arch <arch>', 'guest architecture: the kernel is built for it (cross-compiled when not the host’s) and booted under its QEMU')
+    .choices([...ARCHES])
+    .default(hostArch());
 }
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
@@ -67,7 +76,7 @@ export function addReportOptions(cmd: Command, defaults: { reporters: readonly s
 }
 
 export function kernelRequest(o: KernelOptions): KernelBuildRequest {
-  return { kernel: o.kernel, config: o.config, profiles: o.profile, ccache: o.ccache, ...(o.jobs === undefined ? {} : { jobs: o.jobs }) };
+  return { kernel: o.kernel, arch: o.arch, config: o.config, profiles: o.profile, ccache: o.ccache, ...(o.jobs === undefined ? {} : { jobs: o.jobs }) };
 }
 
 export interface MachineCliOptions {

@@ -6,6 +6,7 @@ import { reportError } from './run-command.ts';
 /** The `run` options that handover.yaml can also set: commander's name for each, and its flag. */
 const FLAGS: Record<Exclude<ProjectKey, 'scenarios'>, { attr: string; flag: string }> = {
   kernel: { attr: 'kernel', flag: '--kernel' },
+  arch: { attr: 'arch', flag: '--arch' },
   config: { attr: 'config', flag: '--config' },
   profiles: { attr: 'profile', flag: '--profile' },
   accel: { attr: 'accel', flag: '--accel' },
@@ -40,6 +41,7 @@ export function runSettings(cmd: Command, args: readonly string[], project: Proj
   if (bad !== undefined) throw usageError(`--reporter ${bad}: expected some of ${REPORTERS.join(', ')}`);
   const given: RunSettings = {
     kernel: opts.kernel as string,
+    arch: opts.arch as RunSettings['arch'],
     config: opts.config as string[],
     profiles: opts.profile as string[],
     accel: opts.accel as RunSettings['accel'],
@@ -65,6 +67,7 @@ export function runSettings(cmd: Command, args: readonly string[], project: Proj
 /** handover.yaml keys that other commands take too, by their option's attribute there (-j is make's jobs). */
 const KERNEL_KEYS: Partial<Record<ProjectKey, string>> = {
   kernel: 'kernel',
+  arch: 'arch',
   config: 'config',
   profiles: 'profile',
   ccache: 'ccache',

@@ -94,7 +94,7 @@ export function registerRun(program: Command): void {
           scenarios: all,
           wholeSuite: s.scenarios.length === 0,
           // --jobs is the VM count here: make's parallelism is --build-jobs (default: the CPU count).
-          kernel: kernelRequest({ kernel: s.kernel, config: s.config, profile: s.profiles, ccache: s.ccache, jobs: s.build_jobs }),
+          kernel: kernelRequest({ kernel: s.kernel, arch: s.arch, config: s.config, profile: s.profiles, ccache: s.ccache, jobs: s.build_jobs }),
           // A cold kernel build takes minutes: show it like `kernel build` does.
           progress: createProgress(),
           accel: s.accel,

@@ -127,8 +127,11 @@ export interface RequestFields {
    * that exec()s (the O_CLOEXEC fd goes). `exit` kills and reaps the holders.
    */
   hold: SessionRef & { mode: HoldMode };
-  /** /proc/meminfo (rootfs/agent/meminfo.c); dropCaches: sync and drop the page cache first. */
-  meminfo: { dropCaches?: boolean };
+  /**
+   * /proc/meminfo (rootfs/agent/meminfo.c); dropCaches: sync and drop the page cache first;
+   * preloadedDir: a directory of handover's own files in tmpfs, measured into `preloaded`.
+   */
+  meminfo: { dropCaches?: boolean; preloadedDir?: string };
   /**
    * rootfs/agent/scale.c: sessions "<prefix><i>", each with `files` memfds of `size` bytes (the
    * pattern of seed + i*files + j, token j), created and preserved in one request, RLIMIT_NOFILE
@@ -257,6 +260,12 @@ export interface MemInfo {
   shmem: number;
   /** ShmemHugePages: Shmem in PMD-sized folios; absent without CONFIG_TRANSPARENT_HUGEPAGE. */
   shmemHuge?: number;
+  /** Bytes reserved for the FDT the kernel booted with (whole pages); absent without one (x86_64). */
+  bootFdt?: number;
+  /** Bytes the files of the request's preloadedDir occupy (Shmem, not MemFree); 0 when it is gone. */
+  preloaded?: number;
+  /** Free pages on the per-CPU lists, in bytes (not in MemFree); absent from older agents. */
+  pcpFree?: number;
 }
 
 export interface BulkDone {

@@ -1,11 +1,14 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
+import { cacheDir } from '../paths.ts';
 
 /** The host's own Debian archive entry: where its packages come from and which key signs them. */
 export interface DebianEntry {
   uri: string;
   signedBy?: string;
+  /** The entry's own release (the host's codename, e.g. bookworm). */
+  suite: string;
   from: string;
 }
 
@@ -24,8 +27,9 @@ export async function hostDebianEntry(aptDir = APT_DIR): Promise<DebianEntry> {
     const main = entries.find(
       (e) => e.types.includes('deb') && e.components.includes('main') && e.suites.some(isDebianSuite),
     );
-    if (main?.uris[0] !== undefined) {
-      return { uri: main.uris[0], ...(main.signedBy === undefined ? {} : { signedBy: main.signedBy }), from: file };
+    const suite = main?.suites.find(isDebianSuite);
+    if (main?.uris[0] !== undefined && suite !== undefined) {
+      return { uri: main.uris[0], ...(main.signedBy === undefined ? {} : { signedBy: main.signedBy }), suite, from: file };
     }
   }
   throw new HandoverError(
@@ -94,4 +98,50 @@ export function parseOneLine(text: string): Entry[] {
     });
   }
   return out;
+}
+
+export interface PrivateApt {
+  /** The configuration's own dir (lists, archives, sources). */
+  dir: string;
+  opts: { outcome: 'source-failed'; env: Record<string, string> };
+}
+
+/**
+ * An apt configuration of our own: the host's Debian mirror and keyring with another suite and,
+ * for a guest of another architecture, only that architecture (APT::Architecture). Its lists,
+ * archives and dpkg status are its own files: the host's apt state, sources and dpkg
+ * architectures are never touched.
+ */
+export async function privateApt(suite: string, arch?: string): Promise<PrivateApt> {
+  const entry = await hostDebianEntry();
+  const dir = await cacheDir('apt', arch === undefined ? suite : `${suite}-${arch}`);
+  for (const sub of ['lists/partial', 'archives/partial', 'sources.list.d', 'preferences.d']) {
+    await mkdir(join(dir, sub), { recursive: true });
+  }
+  const stanza = [
+    'Types: deb',
+    `URIs: ${entry.uri}`,
+    `Suites: ${suite}`,
+    'Components: main',
+    ...(entry.signedBy === undefined ? [] : [`Signed-By: ${entry.signedBy}`]),
+  ];
+  await writeFile(join(dir, 'sources.list.d', 'handover.sources'), `${stanza.join('\n')}\n`);
+  // An empty status of our own: apt then resolves a package's whole dependency closure (what a
+  // guest of another architecture needs), and nothing installed on the host is assumed.
+  if (arch !== undefined) await writeFile(join(dir, 'status'), '');
+  const conf = [
+    `Dir::Etc::SourceList "/dev/null";`,
+    `Dir::Etc::SourceParts "${dir}/sources.list.d";`,
+    `Dir::Etc::Preferences "/dev/null";`,
+    `Dir::Etc::PreferencesParts "${dir}/preferences.d";`,
+    `Dir::State::Lists "${dir}/lists";`,
+    `Dir::State::status "${arch === undefined ? '/dev/null' : `${dir}/status`}";`,
+    `Dir::Cache "${dir}";`,
+    `Dir::Cache::archives "${dir}/archives";`,
+    ...(arch === undefined ? [] : [`APT::Architecture "${arch}";`, `APT::Architectures { "${arch}"; };`]),
+    `APT::Sandbox::User "root";`,
+    `Debug::NoLocking "true";`,
+  ];
+  await writeFile(join(dir, 'apt.conf'), `${conf.join('\n')}\n`);
+  return { dir, opts: { outcome: 'source-failed', env: { APT_CONFIG: join(dir, 'apt.conf') } } };
 }

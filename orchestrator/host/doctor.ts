@@ -2,6 +2,7 @@ import { access, constants, statfs } from 'node:fs/promises';
 import { execa } from 'execa';
 import { HandoverError } from '../errors.ts';
 import { cacheDir, cacheRoot } from '../paths.ts';
+import { hostArch, type Arch } from './arch.ts';
 
 export interface Check {
   name: string;
@@ -22,6 +23,8 @@ interface Requirement {
   tests?: true;
   /** Needed only by `--coverage` runs (`doctor --coverage`; the test suite has a coverage e2e). */
   coverage?: true;
+  /** Needed only for guests of this architecture (`doctor --arches`, and `--tests`: npm test boots one). */
+  arch?: Arch;
 }
 
 const onPath = (cmd: string, versionArgs: string[] = ['--version']) => async () => {
@@ -58,14 +61,27 @@ const REQUIREMENTS: Requirement[] = [
   { name: 'ccache (faster rebuilds)', package: 'ccache', required: false, probe: onPath('ccache') },
   { name: 'gcov (--coverage counts)', package: 'gcc', required: true, coverage: true, probe: onPath('gcov') },
   { name: 'genhtml (--coverage HTML view)', package: 'lcov', required: false, coverage: true, probe: onPath('genhtml') },
+  // arm64 guests on an x86_64 host: QEMU's aarch64 system emulator, the cross compiler (kernel and
+  // the static agent; its libc6-dev-arm64-cross comes with it). The guest's arm64 packages come
+  // through a private apt configuration, not the host's dpkg.
+  { name: 'qemu-system-aarch64 (arm64 guests)', package: 'qemu-system-arm', required: true, arch: 'arm64', probe: onPath('qemu-system-aarch64') },
+  { name: 'aarch64-linux-gnu-gcc (arm64 kernel)', package: 'gcc-aarch64-linux-gnu', required: true, arch: 'arm64', probe: onPath('aarch64-linux-gnu-gcc') },
+  { name: 'static arm64 glibc (arm64 agent)', package: 'libc6-dev-arm64-cross', required: true, arch: 'arm64', probe: file('/usr/aarch64-linux-gnu/lib/libc.a') },
   { name: 'chromium (HTML report test)', package: 'chromium', required: true, tests: true, probe: file('/usr/bin/chromium') },
 ];
 
 const MIN_FREE_GIB = 8;
 
-/** `tests`: also what the test suite needs (a headless Chromium for the HTML report's test); `coverage`: what --coverage needs. */
-export async function runChecks(opts: { tests?: boolean; coverage?: boolean } = {}): Promise<Check[]> {
-  const wanted = (r: Requirement) => (r.tests !== true || opts.tests === true) && (r.coverage !== true || opts.coverage === true || opts.tests === true);
+/**
+ * `tests`: also what the test suite needs (a headless Chromium for the HTML report's test, the
+ * arm64 tools for its arm64 run); `coverage`: what --coverage needs. `arches`: the guest
+ * architectures to check for besides the host's own, so x86-only users never need the arm64 tools.
+ */
+export async function runChecks(opts: { tests?: boolean; coverage?: boolean; arches?: readonly Arch[] } = {}): Promise<Check[]> {
+  const wanted = (r: Requirement): boolean =>
+    (r.tests !== true || opts.tests === true) &&
+    (r.coverage !== true || opts.coverage === true || opts.tests === true) &&
+    (r.arch === undefined || r.arch === hostArch() || opts.tests === true || (opts.arches ?? []).includes(r.arch));
   const checks = await Promise.all(
     REQUIREMENTS.filter(wanted).map(async (r): Promise<Check> => {
       const found = await r.probe().catch(() => undefined);
@@ -121,7 +137,7 @@ export function formatChecks(checks: readonly Check[]): string {
  * Installs the missing packages with apt-get when root; otherwise it cannot, and says the exact
  * command. Returns the checks after fixing.
  */
-export async function fixHost(checks: readonly Check[], log: (line: string) => void, opts: { tests?: boolean; coverage?: boolean } = {}): Promise<Check[]> {
+export async function fixHost(checks: readonly Check[], log: (line: string) => void, opts: { tests?: boolean; coverage?: boolean; arches?: readonly Arch[] } = {}): Promise<Check[]> {
   const packages = missingPackages(checks);
   if (packages.length === 0) return [...checks];
   const command = ['apt-get', 'install', '-y', '--no-install-recommends', ...packages];

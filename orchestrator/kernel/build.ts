@@ -5,13 +5,15 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
 import { markUsed } from '../host/cache-store.ts';
+import { hostArch, type Arch } from '../host/arch.ts';
 import { acquireLock } from '../host/lock.ts';
 import { cacheDir } from '../paths.ts';
 import { createProgress, formatSeconds, type Progress } from '../log/progress.ts';
 import { describeOverrides, findViolations } from './config-contract.ts';
 import { explainViolations } from './config-explain.ts';
+import { kernelArchBuild, type KernelArchBuild } from './arch-build.ts';
 import {
-  DEFAULT_FRAGMENTS,
+  defaultFragments,
   loadBuiltinFragment,
   loadConfigArg,
   mergeRequests,
@@ -30,6 +32,8 @@ import { COVERAGE_PROFILE, profileMakeVars, saveCoverageNotes } from './coverage
 export interface KernelBuildRequest {
   /** A kernel spec (see spec.ts); default: Debian's linux-source-7.3. */
   kernel?: string;
+  /** The guest architecture; default: the host's. arm64 on an x86_64 host is a cross build. */
+  arch?: Arch;
   /** Fragment files or single CONFIG_X=val items, applied after the built-in fragments, in order. */
   config?: readonly string[];
   /** Named profiles from kernel-config/ (e.g. debug). */
@@ -42,6 +46,7 @@ export interface KernelBuildRequest {
 }
 
 export interface KernelArtifacts {
+  /** The boot image QEMU -kernel and kexec -s take: bzImage on x86_64, the uncompressed Image on arm64. */
   bzImage: string;
   vmlinux: string;
   systemMap: string;
@@ -56,6 +61,8 @@ export interface KernelArtifacts {
 export interface KernelMetadata {
   schema: 1;
   key: string;
+  /** Absent in entries built before arm64 support: those are x86_64. */
+  arch?: Arch;
   release: string;
   source: { spec: string; kind: string; identity: string; describe: string; dir: string };
   config: { hash: string; requested: number; fragments: string[]; overrides: string[] };
@@ -70,6 +77,11 @@ export interface KernelMetadata {
   builtAt: string;
 }
 
+/** The architecture a build is for (entries from before arm64 support carry none: x86_64). */
+export function archOf(metadata: Pick<KernelMetadata, 'arch'>): Arch {
+  return metadata.arch ?? 'x86_64';
+}
+
 export interface KernelBuild {
   dir: string;
   artifacts: KernelArtifacts;
@@ -79,7 +91,6 @@ export interface KernelBuild {
   seconds: number;
 }
 
-const ARCH = 'x86_64';
 /** Bumped when the build recipe changes in a way that makes old artifacts wrong. */
 const RECIPE = 1;
 
@@ -94,8 +105,9 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
   const progress = req.progress ?? createProgress({ quiet: true });
   const specText = req.kernel ?? DEFAULT_KERNEL_SPEC;
   const spec = parseKernelSpec(specText);
+  const arch = kernelArchBuild(req.arch ?? hostArch());
   const fragmentLists = await Promise.all([
-    ...DEFAULT_FRAGMENTS.map(loadBuiltinFragment),
+    ...defaultFragments(arch.arch).map(loadBuiltinFragment),
     ...(req.profiles ?? []).map((p) => {
       const file = PROFILES[p];
       if (file === undefined) {
@@ -106,18 +118,18 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
     ...(req.config ?? []).map(loadConfigArg),
   ]);
   const merged = mergeRequests(fragmentLists);
-  const toolchain = await detectToolchain(req.ccache ?? true);
+  const toolchain = await detectToolchain(req.ccache ?? true, arch.cross);
 
   progress.phase('source');
   const source = await resolveSource(spec);
   // A profile's own make variables (coverage: which objects gcov instruments) are part of the build.
   const makeVars = await profileMakeVars(req.profiles ?? [], source.dir);
-  const key = cacheKey(source, merged, toolchain, makeVars);
+  const key = cacheKey(arch.make, source, merged, toolchain, makeVars);
   const kernels = await cacheDir('kernels');
   const finalDir = join(kernels, key);
   // Cache entries this build reads get a use stamp: `handover cache gc` goes least recently used first.
   if (spec.kind !== 'local') await markUsed(dirname(source.dir));
-  const hit = await loadCached(finalDir);
+  const hit = await loadCached(finalDir, arch);
   if (hit !== undefined) {
     await markUsed(finalDir);
     return { ...hit, cacheHit: true, seconds: (Date.now() - started) / 1000 };
@@ -127,17 +139,17 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
   // hundreds of symbols (lockdep…), so sharing a dir would rebuild everything each time two runs
   // alternate. The lock covers the tree: syncing the copy and building from it go together.
   const profiles = [...new Set(req.profiles ?? [])].sort().join('+');
-  const root = await buildTreeRoot(`${ARCH}|${source.location}`);
+  const root = await buildTreeRoot(`${arch.make}|${source.location}`);
   const unlock = await acquireLock(join(root, '.handover.lock'), {
     waitMs: 3_600_000,
     onWait: (pid) => progress.info(`waiting for another build (pid ${pid}) using ${root}`),
   });
   try {
-    const raced = await loadCached(finalDir);
+    const raced = await loadCached(finalDir, arch);
     if (raced !== undefined) return { ...raced, cacheHit: true, seconds: (Date.now() - started) / 1000 };
     progress.phase('sync');
     const tree = await prepareBuildTree(root, source.dir, profiles);
-    return await buildFresh({ req, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText, makeVars });
+    return await buildFresh({ req, arch, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText, makeVars });
   } finally {
     await unlock();
   }
@@ -145,6 +157,7 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
 
 interface BuildContext {
   req: KernelBuildRequest;
+  arch: KernelArchBuild;
   progress: Progress;
   source: SourceTree;
   merged: MergedConfig;
@@ -172,8 +185,10 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
 
   // O= a direct subdirectory of the copy: kbuild names the source `..`, so compiler commands
   // do not depend on where the tree is and ccache serves copies of it (build-tree.ts).
-  const base = ['-C', ctx.tree.srcDir, `O=${basename(outDir)}`, `ARCH=${ARCH}`];
-  const cc = ctx.toolchain.ccache ? ['CC=ccache gcc'] : [];
+  const { arch } = ctx;
+  const cross = arch.cross === '' ? [] : [`CROSS_COMPILE=${arch.cross}`];
+  const base = ['-C', ctx.tree.srcDir, `O=${basename(outDir)}`, `ARCH=${arch.make}`, ...cross];
+  const cc = ctx.toolchain.ccache ? [`CC=ccache ${arch.cross}gcc`] : [];
   const statsLog = join(staging, 'ccache-stats.log');
   const commands: string[] = [];
   const make = async (args: string[], phase: string, onLine?: (l: string) => void): Promise<void> => {
@@ -208,14 +223,14 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     const t0 = Date.now();
     await make([...base, ...cc, `KCONFIG_ALLCONFIG=${fragmentPath}`, 'allnoconfig'], 'configure (allnoconfig + fragments)');
     const finalConfig = await readFile(join(outDir, '.config'), 'utf8');
-    await verifyConfig(source, merged, parseDotConfig(finalConfig), outDir);
+    await verifyConfig(source, merged, parseDotConfig(finalConfig), outDir, arch.make);
     const configureSeconds = (Date.now() - t0) / 1000;
 
     progress.phase('build');
     const t1 = Date.now();
     const expected = await previousSteps(outDir);
     let steps = 0;
-    await make([...base, ...cc, ...ctx.makeVars, `-j${jobs}`, 'bzImage'], 'kernel build', (line) => {
+    await make([...base, ...cc, ...ctx.makeVars, `-j${jobs}`, arch.target], 'kernel build', (line) => {
       const step = kbuildStep(line);
       if (step === undefined) return;
       steps++;
@@ -234,7 +249,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     const release = (await readFile(join(outDir, 'include/config/kernel.release'), 'utf8')).trim();
     const ccache = ctx.toolchain.ccache ? parseCcacheStats(await readFile(statsLog, 'utf8').catch(() => '')) : undefined;
     if (ccache !== undefined) progress.info(`ccache: ${ccache.hits} of ${ccache.compilations} compilations from the cache`);
-    await copyFile(join(outDir, 'arch/x86/boot/bzImage'), join(staging, 'bzImage'));
+    await copyFile(join(outDir, arch.builtPath), join(staging, arch.fileName));
     await copyFile(join(outDir, 'vmlinux'), join(staging, 'vmlinux'));
     await copyFile(join(outDir, 'System.map'), join(staging, 'System.map'));
     await writeFile(join(staging, 'config'), finalConfig);
@@ -244,6 +259,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
     const metadata: KernelMetadata = {
       schema: 1,
       key: ctx.key,
+      arch: arch.arch,
       release,
       source: { spec: source.spec.text, kind: source.spec.kind, identity: source.identity, describe: source.describe, dir: source.dir },
       config: {
@@ -273,7 +289,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
       await rm(staging, { recursive: true, force: true });
     });
     progress.info(`built ${release} in ${formatSeconds(metadata.timings.totalSeconds)} (${source.describe})`);
-    return { dir: ctx.finalDir, artifacts: artifactsIn(ctx.finalDir), metadata, cacheHit: false, seconds: metadata.timings.totalSeconds };
+    return { dir: ctx.finalDir, artifacts: artifactsIn(ctx.finalDir, arch), metadata, cacheHit: false, seconds: metadata.timings.totalSeconds };
   } catch (err) {
     log.destroy();
     progress.end();
@@ -283,12 +299,18 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
 }
 
 /** Fails the build when Kconfig did not honour a request; the evidence stays in the output dir. */
-async function verifyConfig(source: SourceTree, merged: MergedConfig, finalValues: ReadonlyMap<string, string>, outDir: string): Promise<void> {
+async function verifyConfig(
+  source: SourceTree,
+  merged: MergedConfig,
+  finalValues: ReadonlyMap<string, string>,
+  outDir: string,
+  makeArch: string,
+): Promise<void> {
   const violations = findViolations(merged, finalValues);
   if (violations.length === 0) return;
   const mergedPath = join(outDir, 'handover-merged.config');
   await writeFile(mergedPath, merged.text);
-  const explained = explainViolations(source.dir, violations, finalValues);
+  const explained = explainViolations(source.dir, violations, finalValues, makeArch);
   const allUnknown = explained.every((e) => e.unknown);
   throw new HandoverError(
     allUnknown ? 'config-unknown-symbol' : 'config-dropped',
@@ -308,12 +330,14 @@ async function previousSteps(outDir: string): Promise<number> {
 
 function reproducer(ctx: BuildContext): string {
   const args = ['handover', 'kernel', 'build', '--kernel', ctx.specText];
+  if (ctx.arch.arch !== 'x86_64') args.push('--arch', ctx.arch.arch);
   for (const p of ctx.req.profiles ?? []) args.push('--profile', p);
   for (const c of ctx.req.config ?? []) args.push('--config', c);
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-function cacheKey(source: SourceTree, merged: MergedConfig, toolchain: Toolchain, makeVars: readonly string[]): string {
+/** x86_64 keys are what they were before arm64: ARCH was always in them, and `cross` is only set for a cross build. */
+function cacheKey(ARCH: string, source: SourceTree, merged: MergedConfig, toolchain: Toolchain, makeVars: readonly string[]): string {
   const { ccache: _ccache, ...compilers } = toolchain;
   // No make variables: the key every kernel had before profiles could add some (the cache stays warm).
   const extra = makeVars.length === 0 ? {} : { makeVars };
@@ -342,9 +366,9 @@ function sha(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function artifactsIn(dir: string): KernelArtifacts {
+function artifactsIn(dir: string, arch: KernelArchBuild): KernelArtifacts {
   return {
-    bzImage: join(dir, 'bzImage'),
+    bzImage: join(dir, arch.fileName),
     vmlinux: join(dir, 'vmlinux'),
     systemMap: join(dir, 'System.map'),
     config: join(dir, 'config'),
@@ -355,8 +379,8 @@ function artifactsIn(dir: string): KernelArtifacts {
   };
 }
 
-async function loadCached(dir: string): Promise<Omit<KernelBuild, 'cacheHit' | 'seconds'> | undefined> {
-  const artifacts = artifactsIn(dir);
+async function loadCached(dir: string, arch: KernelArchBuild): Promise<Omit<KernelBuild, 'cacheHit' | 'seconds'> | undefined> {
+  const artifacts = artifactsIn(dir, arch);
   try {
     const metadata = JSON.parse(await readFile(artifacts.metadata, 'utf8')) as KernelMetadata;
     await Promise.all([artifacts.bzImage, artifacts.vmlinux, artifacts.headers].map((p) => access(p)));

@@ -16,8 +16,9 @@ export function explainViolations(
   srcDir: string,
   violations: readonly Violation[],
   finalValues: ReadonlyMap<string, string>,
+  arch: string = 'x86_64',
 ): ViolationExplanation[] {
-  const db = loadKconfig(srcDir, { arch: 'x86_64' });
+  const db = loadKconfig(srcDir, { arch });
   return violations.map((violation) => {
     const e = explainSymbol(db, violation.request.symbol, violation.request.value, finalValues, {
       origin: `asked by ${formatOrigin(violation.request.origin)}`,

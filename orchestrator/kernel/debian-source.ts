@@ -1,7 +1,7 @@
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
-import { hostDebianEntry } from '../host/apt-sources.ts';
+import { privateApt } from '../host/apt-sources.ts';
 import { runTool } from '../host/run-tool.ts';
 import { cacheDir } from '../paths.ts';
 
@@ -78,35 +78,4 @@ async function findUnpacked(root: string, pkg: string): Promise<DebianSourceTree
     }
   }
   return undefined;
-}
-
-/** An apt configuration of our own: the host's Debian mirror and keyring with another suite. */
-async function privateApt(suite: string): Promise<{ opts: { outcome: 'source-failed'; env: Record<string, string> } }> {
-  const entry = await hostDebianEntry();
-  const dir = await cacheDir('apt', suite);
-  for (const sub of ['lists/partial', 'archives/partial', 'sources.list.d', 'preferences.d']) {
-    await mkdir(join(dir, sub), { recursive: true });
-  }
-  const stanza = [
-    'Types: deb',
-    `URIs: ${entry.uri}`,
-    `Suites: ${suite}`,
-    'Components: main',
-    ...(entry.signedBy === undefined ? [] : [`Signed-By: ${entry.signedBy}`]),
-  ];
-  await writeFile(join(dir, 'sources.list.d', 'handover.sources'), `${stanza.join('\n')}\n`);
-  const conf = [
-    `Dir::Etc::SourceList "/dev/null";`,
-    `Dir::Etc::SourceParts "${dir}/sources.list.d";`,
-    `Dir::Etc::Preferences "/dev/null";`,
-    `Dir::Etc::PreferencesParts "${dir}/preferences.d";`,
-    `Dir::State::Lists "${dir}/lists";`,
-    `Dir::State::status "/dev/null";`,
-    `Dir::Cache "${dir}";`,
-    `Dir::Cache::archives "${dir}/archives";`,
-    `APT::Sandbox::User "root";`,
-    `Debug::NoLocking "true";`,
-  ];
-  await writeFile(join(dir, 'apt.conf'), `${conf.join('\n')}\n`);
-  return { opts: { outcome: 'source-failed', env: { APT_CONFIG: join(dir, 'apt.conf') } } };
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { HandoverError, usageError } from '../errors.ts';
+import type { Arch } from '../host/arch.ts';
 import { PACKAGE_ROOT } from '../paths.ts';
 
 /** Where a requested symbol came from: a fragment file:line, or a command-line item. */
@@ -25,8 +26,13 @@ export interface MergedConfig {
 }
 
 export const FRAGMENT_DIR = join(PACKAGE_ROOT, 'kernel-config');
-/** The fragments every build gets, in order. */
+/** The fragments every x86_64 build gets, in order. */
 export const DEFAULT_FRAGMENTS = ['base-qemu-x86_64.config', 'kho.config', 'luo.config'];
+
+/** The fragments every build for `arch` gets: its machine's base, then the same KHO and LUO contract. */
+export function defaultFragments(arch: Arch): string[] {
+  return arch === 'x86_64' ? DEFAULT_FRAGMENTS : [`base-qemu-${arch}.config`, ...DEFAULT_FRAGMENTS.slice(1)];
+}
 /** Named profiles users can add with --profile. */
 export const PROFILES: Record<string, string> = { debug: 'debug.config', kasan: 'kasan.config', coverage: 'coverage.config' };
 /**

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { HandoverError } from '../errors.ts';
 import { Guest } from '../guest/guest.ts';
 import { generateRunKeys, type RunKeys } from '../guest/keys.ts';
-import type { KernelBuild } from '../kernel/build.ts';
+import { archOf, type KernelBuild } from '../kernel/build.ts';
 import { timeScaleOf } from '../kernel/fragments.ts';
 import { privateTempDir } from '../paths.ts';
 import type { Progress } from '../log/progress.ts';
@@ -66,7 +66,9 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await privateTempDir('run'));
   progress?.phase('rootfs');
-  const rootfs = await buildRootfs({ uapiInclude: opts.kernel.artifacts.headers });
+  // The kernel's architecture decides the guest's: its binaries, its agent, its QEMU machine.
+  const arch = archOf(opts.kernel.metadata);
+  const rootfs = await buildRootfs({ uapiInclude: opts.kernel.artifacts.headers, arch });
   const keys = generateRunKeys();
   const initrd = await writeInitrd(join(dir, 'initrd'), rootfs.basePath, keys);
   const bootInitrd = await writeBootInitrd(join(dir, 'boot-initrd'), initrd, opts.kernel.artifacts.bzImage);
@@ -75,6 +77,7 @@ export async function startMachine(opts: MachineOptions): Promise<Machine> {
   const started = performance.now();
   const vm = await bootVm({
     kernel: opts.kernel.artifacts.bzImage,
+    arch,
     initrd: bootInitrd,
     extraAppend: [HANDOVER_APPEND, opts.append ?? ''].join(' ').trim(),
     accel: opts.accel ?? 'auto',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ARCHES } from '../host/arch.ts';
 import { PROFILES } from '../kernel/fragments.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { REPORTERS } from '../report/write-reports.ts';
@@ -17,6 +18,7 @@ export const ProjectFileSchema = z
       .min(1)
       .refine(isKernelSpec, 'expected a kernel spec: debian:linux-source-X.Y[@suite], git:<repository>#<ref>, or a path')
       .describe('the kernel under test (--kernel); a path (., ../linux, path:dir) is relative to this file'),
+    arch: z.enum(ARCHES as [string, ...string[]]).describe("the guest architecture (--arch; default: the host's)"),
     config: z
       .array(z.string().min(1))
       .describe('fragment files (relative to this file) or CONFIG_X=val items, after the built-in fragments (--config)'),

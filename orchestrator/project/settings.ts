@@ -1,3 +1,4 @@
+import type { Arch } from '../host/arch.ts';
 import type { ReporterKind } from '../report/write-reports.ts';
 import type { ProjectFile } from './load.ts';
 import { PROJECT_KEYS, type ProjectKey } from './schema.ts';
@@ -8,6 +9,7 @@ import { PROJECT_KEYS, type ProjectKey } from './schema.ts';
 
 export interface RunSettings {
   kernel: string;
+  arch: Arch;
   config: string[];
   profiles: string[];
   accel: 'auto' | 'kvm' | 'tcg';

@@ -54,7 +54,7 @@ export function consoleReporter(
       w('');
       if (opts.buffered === true) for (const r of run.scenarios) w(scenarioLines(r)[0] ?? '');
       const shard = run.shard === undefined ? '' : ` (shard ${run.shard.index}/${run.shard.total} of ${run.shard.suite.length})`;
-      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.repeat ?? 1) > 1 ? `, each ${run.repeat} times` : ''}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
+      w(`kernel ${run.kernel.release} (${run.kernel.describe}), ${run.arch ?? 'x86_64'}, ${run.accel.accel}: ${run.scenarios.length} scenarios${shard} in ${formatSeconds(run.durationMs / 1000)}${(run.repeat ?? 1) > 1 ? `, each ${run.repeat} times` : ''}${(run.jobs ?? 1) > 1 ? `, ${run.jobs} at a time` : ''}`);
       if (run.shard !== undefined && run.scenarios.length === 0) w(`shard ${run.shard.index}/${run.shard.total} has no scenarios: empty reports`);
       if (run.comparison !== undefined) for (const line of formatComparison(run.comparison)) w(line);
       for (const line of knownBugLines(run)) w(line);

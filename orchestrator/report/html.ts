@@ -107,6 +107,7 @@ function metadataSection(run: RunResult): string {
   const rows: [string, string][] = [
     ['kernel', `${k.release} (${k.describe})`],
     ['kernel spec', k.spec],
+    ['architecture', run.arch ?? 'x86_64'],
     ['config hash', k.configHash === '' ? '—' : k.configHash],
     ['kernel build', k.cacheHit ? `cache hit (built earlier in ${k.buildSeconds.toFixed(1)} s)` : `built in ${k.buildSeconds.toFixed(1)} s`],
     ['QEMU', run.qemu.version],

@@ -8,7 +8,7 @@ export function toJUnit(run: RunResult): string {
 }
 
 function scenarioSuite(run: RunResult, sc: ScenarioResult): JUnitSuite {
-  const properties: [string, string][] = [['kernel', run.kernel.release], ['accel', run.accel.accel]];
+  const properties: [string, string][] = [['kernel', run.kernel.release], ['arch', run.arch ?? 'x86_64'], ['accel', run.accel.accel]];
   if (sc.passRate !== undefined) properties.push(['passRate', `${sc.passRate.passed}/${sc.passRate.runs}`]);
   // The decoded crash frames follow the raw lines of the failure that carries the crash.
   const decoded = (sc.decodedCrashes ?? []).flatMap(decodedLines);

@@ -11,7 +11,7 @@ import { hostTool } from './host-tool.ts';
 export const AGENT_GUEST_PATH = '/usr/bin/handover-agent';
 
 /** Everything the agent binary depends on, as stable strings for the image's cache key. */
-export async function agentInputs(source: string, uapiInclude: string): Promise<string[]> {
+export async function agentInputs(source: string, uapiInclude: string, cc = 'gcc'): Promise<string[]> {
   try {
     await access(join(uapiInclude, 'linux', 'liveupdate.h'));
   } catch (cause) {
@@ -20,7 +20,7 @@ export async function agentInputs(source: string, uapiInclude: string): Promise<
       evidence: ['pass the include dir made by `make headers_install INSTALL_HDR_PATH=<dir>` (<dir>/include)'],
     });
   }
-  const compiler = (await hostTool('gcc', ['--version'], { what: 'checking the C compiler', outcome: 'host-missing' })).stdout.split('\n')[0];
+  const compiler = (await hostTool(cc, ['--version'], { what: 'checking the C compiler', outcome: 'host-missing' })).stdout.split('\n')[0];
   return [
     `agent-source ${await treeHash(dirname(source))}`,
     `uapi-headers ${await treeHash(uapiInclude)}`,
@@ -28,11 +28,12 @@ export async function agentInputs(source: string, uapiInclude: string): Promise<
   ];
 }
 
-export async function compileAgent(source: string, uapiInclude: string, out: string): Promise<void> {
+/** `cc` is the host's gcc, or a cross gcc (aarch64-linux-gnu-gcc) for a guest of another architecture. */
+export async function compileAgent(source: string, uapiInclude: string, out: string, cc = 'gcc'): Promise<void> {
   const dir = dirname(source);
   const units = (await readdir(dir)).filter((f) => f.endsWith('.c')).sort().map((f) => join(dir, f));
   await hostTool(
-    'gcc',
+    cc,
     ['-static', '-O2', '-s', '-std=gnu11', '-Wall', '-Wextra', '-isystem', uapiInclude, '-o', out, ...units],
     { what: 'compiling the guest agent', outcome: 'build-failed' },
   );

@@ -8,12 +8,15 @@ import { access, readdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HandoverError } from '../errors.ts';
+import { crossPrefix, hostArch, type Arch } from '../host/arch.ts';
 import { cacheDir, PACKAGE_ROOT, privateTempDir } from '../paths.ts';
 import { AGENT_GUEST_PATH, agentInputs, compileAgent } from './agent.ts';
 import { gzipCpio, writeNewc } from './cpio.ts';
 import { hostTool } from './host-tool.ts';
+import { foreignLibraryClosure } from './foreign-libs.ts';
+import { resolveForeignPackageFiles } from './foreign-packages.ts';
 import { sharedLibraryClosure } from './libs.ts';
-import { installedVersion, parsePackageList, resolvePackageFiles } from './packages.ts';
+import { installedVersion, parsePackageList, resolvePackageFiles, type ResolvedPackageFile } from './packages.ts';
 import { ImageTree } from './tree.ts';
 
 export interface RootfsSpec {
@@ -23,6 +26,11 @@ export interface RootfsSpec {
   readonly sourceDir?: string;
   /** Ignore a cached image and rebuild (the cache entry is replaced). */
   readonly rebuild?: boolean;
+  /**
+   * The guest's architecture (default: the host's). Another one takes its binaries from that
+   * architecture's Debian packages (foreign-packages.ts) and cross-compiles the agent.
+   */
+  readonly arch?: Arch;
 }
 
 export interface Rootfs {
@@ -65,7 +73,7 @@ const known = new Map<string, Rootfs>();
 
 /** Build (or find in the cache) the base image for a spec. */
 export async function buildRootfs(spec: RootfsSpec): Promise<Rootfs> {
-  const key = JSON.stringify([spec.sourceDir ?? null, spec.uapiInclude]);
+  const key = JSON.stringify([spec.sourceDir ?? null, spec.uapiInclude, spec.arch ?? hostArch()]);
   const hit = spec.rebuild === true ? undefined : known.get(key);
   if (hit !== undefined && (await exists(hit.basePath))) return { ...hit, cached: true, durationMs: 0 };
   const r = await findOrBuildRootfs(spec);
@@ -77,9 +85,13 @@ async function findOrBuildRootfs(spec: RootfsSpec): Promise<Rootfs> {
   const started = performance.now();
   const src = spec.sourceDir ?? join(PACKAGE_ROOT, 'rootfs');
   const agentSource = join(src, 'agent', 'handover-agent.c');
-  const { tree, inputs, packages } = await assembleTree(src);
-  inputs.push(...(await agentInputs(agentSource, spec.uapiInclude)));
-  inputs.push(`libc-dev ${(await installedVersion('libc6-dev')) ?? 'none'}`);
+  const arch = spec.arch ?? hostArch();
+  const cc = `${crossPrefix(arch)}gcc`;
+  const { tree, inputs, packages } = await assembleTree(src, arch);
+  inputs.push(...(await agentInputs(agentSource, spec.uapiInclude, cc)));
+  // The static libc the agent links: the host's, or the cross one that comes with the cross gcc.
+  const libcDev = arch === hostArch() ? 'libc6-dev' : `libc6-dev-${arch}-cross`;
+  inputs.push(`libc-dev ${(await installedVersion(libcDev)) ?? 'none'}`);
   inputs.push(`builder ${await builderHash()}`);
   const hash = sha256(inputs.join('\n'));
 
@@ -100,7 +112,7 @@ async function findOrBuildRootfs(spec: RootfsSpec): Promise<Rootfs> {
   const tmp = await privateTempDir('rootfs');
   try {
     const agentBin = join(tmp, 'handover-agent');
-    await compileAgent(agentSource, spec.uapiInclude, agentBin);
+    await compileAgent(agentSource, spec.uapiInclude, agentBin, cc);
     tree.file(AGENT_GUEST_PATH, { data: await readFile(agentBin) }, 0o755);
     const archive = await writeNewc(tree.entries());
     const gz = await gzipCpio(archive);
@@ -127,12 +139,14 @@ async function findOrBuildRootfs(spec: RootfsSpec): Promise<Rootfs> {
 }
 
 /** Everything but the agent, plus the input lines that describe it for the cache key. */
-async function assembleTree(src: string): Promise<{ tree: ImageTree; inputs: string[]; packages: Record<string, string> }> {
+async function assembleTree(src: string, arch: Arch): Promise<{ tree: ImageTree; inputs: string[]; packages: Record<string, string> }> {
   const listFile = join(src, 'packages.txt');
   const list = parsePackageList(await readFile(listFile, 'utf8'), listFile);
-  const { files, versions } = await resolvePackageFiles(list);
+  const native = arch === hostArch();
+  const { files, versions, sysroot } = native ? { ...(await resolvePackageFiles(list)), sysroot: undefined } : await resolveForeignPackageFiles(list, arch);
   const tree = new ImageTree();
-  const inputs = ['format 1'];
+  // Only another architecture says so: the host's own image keeps the inputs it always had.
+  const inputs = native ? ['format 1'] : ['format 1', `arch ${arch}`];
   for (const [pkg, version] of Object.entries(versions).sort()) inputs.push(`package ${pkg} ${version}`);
 
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib', 'lib64', 'dev', 'proc', 'sys', 'run', 'mnt', 'var/log']) tree.dir(d);
@@ -143,7 +157,8 @@ async function assembleTree(src: string): Promise<{ tree: ImageTree; inputs: str
   const hostFiles = new Map<string, string>(); // guest path -> host path
   for (const f of files) {
     hostFiles.set(f.guest, f.hostPath);
-    for (const lib of await sharedLibraryClosure(f.hostPath)) hostFiles.set(lib, lib);
+    if (sysroot === undefined) for (const lib of await sharedLibraryClosure(f.hostPath)) hostFiles.set(lib, lib);
+    else for (const [guest, host] of await foreignLibraryClosure(f.hostPath, sysroot, arch)) hostFiles.set(guest, host);
   }
   for (const [guest, host] of [...hostFiles].sort(([a], [b]) => a.localeCompare(b))) {
     const data = await readFile(host);
@@ -153,7 +168,7 @@ async function assembleTree(src: string): Promise<{ tree: ImageTree; inputs: str
 
   const busybox = files.find((f) => f.pkg === 'busybox-static' || f.guest.endsWith('/busybox'));
   if (busybox === undefined) throw new HandoverError('usage-error', `${listFile}: no busybox listed`);
-  const applets = (await hostTool(busybox.hostPath, ['--list-full'], { what: 'listing busybox applets' })).stdout;
+  const applets = (await hostTool(await appletLister(busybox, native), ['--list-full'], { what: 'listing busybox applets' })).stdout;
   for (const applet of applets.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== 'linuxrc')) {
     // A real binary from a package wins over the busybox applet of the same name.
     if (!tree.has(applet)) tree.symlink(applet, busybox.guest);
@@ -166,6 +181,17 @@ async function assembleTree(src: string): Promise<{ tree: ImageTree; inputs: str
     inputs.push(`etc ${path} ${sha256(text)}`);
   }
   return { tree, inputs, packages: versions };
+}
+
+/**
+ * A busybox of another architecture cannot run here: the host's busybox-static (the same Debian
+ * release's build) lists the applets; an applet the guest's lacks would only print "not found".
+ */
+async function appletLister(busybox: ResolvedPackageFile, native: boolean): Promise<string> {
+  if (native) return busybox.hostPath;
+  const [host] = (await resolvePackageFiles([{ pkg: busybox.pkg, source: busybox.source, guest: busybox.guest }])).files;
+  if (host === undefined) throw new HandoverError('host-missing', `no host ${busybox.pkg} to list the guest's busybox applets`);
+  return host.hostPath;
 }
 
 /** The builder's own code is an input too: a layout change must not reuse old images. */

@@ -1,8 +1,9 @@
 import { access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
+import { crossPrefix } from '../host/arch.ts';
 import { runTool } from '../host/run-tool.ts';
-import type { KernelBuild } from '../kernel/build.ts';
+import { archOf, type KernelBuild } from '../kernel/build.ts';
 import { cacheDir } from '../paths.ts';
 
 /** The upstream LUO kselftests (tools/testing/selftests/liveupdate/) handover can run in its guest. */
@@ -11,7 +12,8 @@ export type Kselftest = (typeof KSELFTESTS)[number];
 
 /**
  * Compiles one kselftest from the tree under test, statically, against that kernel's exported
- * uapi headers (as the selftests' own Makefile would, with glibc); cached per kernel build.
+ * uapi headers (as the selftests' own Makefile would, with glibc), with the compiler of the kernel's
+ * architecture (aarch64-linux-gnu-gcc for an arm64 kernel on an x86_64 host); cached per kernel build.
  */
 export async function kselftestBinary(kernel: KernelBuild, test: Kselftest): Promise<string> {
   const out = join(await cacheDir('kselftests', kernel.metadata.key), test);
@@ -25,7 +27,7 @@ export async function kselftestBinary(kernel: KernelBuild, test: Kselftest): Pro
   const lib = await helperLibrary(dir);
   const partial = `${out}.partial-${process.pid}`;
   await runTool(
-    'gcc',
+    `${crossPrefix(archOf(kernel.metadata))}gcc`,
     ['-static', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wno-unused-function', '-isystem', kernel.artifacts.headers, '-I', lib.include, '-I', selftests, '-o', partial, source, lib.source],
     { outcome: 'build-failed', what: `compile kselftest ${test}` },
   );

@@ -1,5 +1,5 @@
 import type { Outcome } from '../errors.ts';
-import type { KernelBuild } from '../kernel/build.ts';
+import { archOf, type KernelBuild } from '../kernel/build.ts';
 import { profilesOf } from '../kernel/fragments.ts';
 import type { DecodedReport } from '../kernel/symbolize.ts';
 import type { ContractEntry } from './contract.ts';
@@ -129,6 +129,8 @@ export interface Comparison {
 }
 
 export interface KernelSummary {
+  /** The kernel's architecture (absent in results written before arm64: x86_64). */
+  arch?: string;
   release: string;
   spec: string;
   describe: string;
@@ -143,6 +145,7 @@ export interface KernelSummary {
 export function kernelSummary(k: KernelBuild): KernelSummary {
   const profiles = profilesOf(k.metadata.config.fragments);
   return {
+    arch: archOf(k.metadata),
     release: k.metadata.release,
     spec: k.metadata.source.spec,
     describe: k.metadata.source.describe,
@@ -157,6 +160,8 @@ export interface RunResult {
   startedAt: string;
   durationMs: number;
   kernel: KernelSummary;
+  /** The guest architecture every scenario of the run booted (absent in results written before arm64: x86_64). */
+  arch?: string;
   /** Kernel B, when the run kexecs into another kernel (`--kexec-into`, `kexec_into`). */
   kexecInto?: KernelSummary;
   qemu: { version: string };

@@ -3,12 +3,14 @@ import { availableParallelism, freemem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HandoverError, isFinding, isRetried, OUTCOMES, type Outcome } from '../errors.ts';
-import { buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
+import { archOf, buildKernel, type KernelBuild, type KernelBuildRequest } from '../kernel/build.ts';
 import { timeScaleOf } from '../kernel/fragments.ts';
 import { bootReleases, findIncompatibleHandover, parseMarkers } from '../kho/markers.ts';
 import { checkSteps, crashVerdict, failedStep, passedStep, scenarioVerdict } from './verdict.ts';
 import { decodeCrashes } from './decode-crashes.ts';
 import { isBootBanner, matchCrashTitle, printkMessage } from '../vm/crash-catalogue.ts';
+import { machineArch } from '../vm/machine-arch.ts';
+import type { Arch } from '../host/arch.ts';
 import { startMachine, type Machine } from '../machine/start.ts';
 import type { Reporter } from './reporter.ts';
 import { compareRuns, type Baseline } from './baseline.ts';
@@ -71,6 +73,13 @@ export function deferredReason(scenario: Pick<Scenario, 'name' | 'kernel'>, requ
   if (extra.length === 0) return undefined;
   const flags = extra.map((p) => `--profile ${p}`).join(' ');
   return `needs the ${extra.join('+')} profile's kernel, a second build: not part of the default suite; run it by name (handover run ${scenario.name}) or the suite with ${flags}`;
+}
+
+/** Why a scenario whose `arch:` does not name the kernel's architecture is skipped. */
+export function otherArch(scenario: Pick<Scenario, 'arch'>, arch: string | undefined): string | undefined {
+  const on = arch ?? 'x86_64';
+  if (scenario.arch === undefined || scenario.arch.includes(on as Arch)) return undefined;
+  return `only runs on ${scenario.arch.join(', ')} (arch: in its header); this run boots ${on}`;
 }
 
 const DEFAULT_MEMORY_MIB = 1024;
@@ -167,7 +176,7 @@ async function runPool(
       try {
         for (const r of reporters) r.scenarioStart?.(label, scenario.description);
         const dir = repeat === 1 ? join(opts.output, scenario.name) : repeatDir(opts.output, scenario.name, item.repeat);
-        const deferred = opts.deferProfiles === true ? deferredReason(scenario, opts.kernel?.profiles ?? []) : undefined;
+        const deferred = otherArch(scenario, kernel?.build.metadata.arch) ?? (opts.deferProfiles === true ? deferredReason(scenario, opts.kernel?.profiles ?? []) : undefined);
         const result =
           kernel === undefined || deferred !== undefined
             ? { result: unrunResult(scenario, dir, deferred ?? 'not run: the run stopped before its kernel was built', deferred !== undefined) }
@@ -205,7 +214,8 @@ async function runPool(
     kernel:
       kernel === undefined ? { release: 'unknown', spec: 'unknown', describe: 'unknown', configHash: '', buildSeconds: 0, cacheHit: false } : kernelSummary(kernel),
     ...(firstTarget === undefined ? {} : { kexecInto: kernelSummary(firstTarget) }),
-    qemu: { version: await qemuVersion() },
+    arch: archOf(kernel?.metadata ?? {}),
+    qemu: { version: await qemuVersion(machineArch(archOf(kernel?.metadata ?? {})).qemu) },
     accel,
     scenarios: done,
     summary: summarize(done),
@@ -273,7 +283,7 @@ async function buildKernels(opts: RunOptions, held: string[]): Promise<{ base?: 
     if (k === undefined) {
       const t0 = performance.now();
       const build = await buildKernel({ ...opts.kernel, profiles, config, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-      const rootfs = await buildRootfs({ uapiInclude: build.artifacts.headers });
+      const rootfs = await buildRootfs({ uapiInclude: build.artifacts.headers, arch: archOf(build.metadata) });
       const target = into === undefined ? undefined : await buildKexecTarget(opts, into, profiles, config);
       held.push(build.dir, dirname(rootfs.basePath), ...(target === undefined ? [] : [target.dir]));
       k = { build, ms: Math.round(performance.now() - t0), ...(target === undefined ? {} : { target }) };
@@ -565,8 +575,8 @@ async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-async function qemuVersion(): Promise<string> {
-  const r = await execa('qemu-system-x86_64', ['--version'], { reject: false, stdin: 'ignore' });
+async function qemuVersion(qemu: string): Promise<string> {
+  const r = await execa(qemu, ['--version'], { reject: false, stdin: 'ignore' });
   return String(r.stdout).split('\n')[0] ?? 'unknown';
 }
 

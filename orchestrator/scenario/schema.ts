@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ARCHES, type Arch } from '../host/arch.ts';
 import { parseKernelSpec } from '../kernel/spec.ts';
 import { PROFILES } from '../kernel/fragments.ts';
 import { REQUIREMENTS } from '../kho/caps.ts';
@@ -306,6 +307,11 @@ export const ScenarioHeader = z.strictObject({
     })
     .optional(),
   requires: z.array(z.enum(CAPABILITIES)).optional().describe('skip, with the reason, when the kernel lacks one (probed on the first boot)'),
+  arch: z
+    .array(z.enum(ARCHES as [Arch, ...Arch[]]))
+    .min(1)
+    .optional()
+    .describe('the architectures the scenario makes sense on; on another one it is skipped with the reason (default: every one)'),
   kexec_into: z
     .string()
     .min(1)

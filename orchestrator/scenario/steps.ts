@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { isOp, isSealName, memfdContents, PATTERN_PAGE, type AgentRequest, type AgentResult } from '../guest/agent-protocol.ts';
 import type { AgentReply } from './agent-port.ts';
 import { parseMilestone } from '../rootfs/milestones.ts';
+import { PRELOADED_KEXEC_DIR } from '../rootfs/overlay.ts';
 import { checkDebugfs } from './debugfs-check.ts';
 import { handoverDiagnosis } from './diagnose.ts';
 import { checkLog } from './log-check.ts';
@@ -392,7 +393,7 @@ async function retrieveStep(ctx: StepContext, step: Extract<Step, { kind: 'retri
 
 /** memory: /proc/meminfo after dropping caches, recorded under a name or judged against one. */
 async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory' }>): Promise<unknown> {
-  const r = expectOk(step, await call(ctx, { op: 'meminfo', dropCaches: true }));
+  const r = expectOk(step, await call(ctx, { op: 'meminfo', dropCaches: true, preloadedDir: PRELOADED_KEXEC_DIR }));
   // An expected errno (expect_error) has no figures to mark or judge.
   if (!r.ok) return r;
   const now = {
@@ -401,6 +402,9 @@ async function memoryStep(ctx: StepContext, step: Extract<Step, { kind: 'memory'
     memAvailable: r.memAvailable,
     shmem: r.shmem,
     ...(r.shmemHuge === undefined ? {} : { shmemHuge: r.shmemHuge }),
+    ...(r.bootFdt === undefined ? {} : { bootFdt: r.bootFdt }),
+    ...(r.preloaded === undefined ? {} : { preloaded: r.preloaded }),
+    ...(r.pcpFree === undefined ? {} : { pcpFree: r.pcpFree }),
   };
   const m = step.memory;
   if ('mark' in m) {

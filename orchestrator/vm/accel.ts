@@ -50,16 +50,27 @@ export interface ChooseAccelOptions {
   readonly probeDeadlineMs?: number | undefined;
   /** Read and write the per-host verdict cache (default true). */
   readonly useCache?: boolean | undefined;
+  /** Another architecture's machine to probe and fall back on (an arm64 host); default x86_64's. */
+  readonly machine?: ProbeMachine | undefined;
+}
+
+/** What the probe needs of a machine (machine-arch.ts). */
+export interface ProbeMachine {
+  readonly machineArgs: readonly string[];
+  readonly console: string;
+  readonly tcgArgs: readonly string[];
+  readonly kvmCpus: readonly (readonly string[])[];
 }
 
 export async function chooseAccel(policy: AccelPolicy, opts: ChooseAccelOptions): Promise<AccelChoice> {
-  if (policy === 'tcg') return { accel: 'tcg', reason: 'tcg requested', qemuArgs: TCG_ARGS, probeMs: 0, cached: false };
+  const tcgArgs = opts.machine?.tcgArgs ?? TCG_ARGS;
+  if (policy === 'tcg') return { accel: 'tcg', reason: 'tcg requested', qemuArgs: tcgArgs, probeMs: 0, cached: false };
   const { verdict, cached } = await kvmVerdict(opts);
-  return choiceFrom(policy, verdict, cached);
+  return choiceFrom(policy, verdict, cached, tcgArgs);
 }
 
 /** The choice `auto` or `kvm` makes from a KVM verdict: kvm only if it booted a guest. */
-export function choiceFrom(policy: 'auto' | 'kvm', verdict: ProbeVerdict, cached: boolean): AccelChoice {
+export function choiceFrom(policy: 'auto' | 'kvm', verdict: ProbeVerdict, cached: boolean, tcgArgs: readonly string[] = TCG_ARGS): AccelChoice {
   if (verdict.usable) {
     return {
       accel: 'kvm',
@@ -77,7 +88,7 @@ export function choiceFrom(policy: 'auto' | 'kvm', verdict: ProbeVerdict, cached
   return {
     accel: 'tcg',
     reason: `auto: KVM unusable (${verdict.reason}); using TCG`,
-    qemuArgs: TCG_ARGS,
+    qemuArgs: tcgArgs,
     probeMs: cached ? 0 : verdict.probeMs,
     cached,
   };
@@ -133,7 +144,7 @@ async function kvmVerdictUncoalesced(opts: ChooseAccelOptions): Promise<{ verdic
   const qemu = opts.qemuBinary ?? DEFAULT_QEMU;
   const key = await cacheKey(qemu);
   const useCache = opts.useCache ?? true;
-  const file = useCache ? join(await cacheDir('accel'), 'kvm-probe.json') : undefined;
+  const file = useCache ? join(await cacheDir('accel'), opts.machine === undefined ? 'kvm-probe.json' : `kvm-probe-${qemu}.json`) : undefined;
   if (file !== undefined) {
     try {
       const saved = JSON.parse(await readFile(file, 'utf8')) as { key: CacheKey; verdict: ProbeVerdict };
@@ -142,7 +153,7 @@ async function kvmVerdictUncoalesced(opts: ChooseAccelOptions): Promise<{ verdic
       // no or unreadable cache: probe
     }
   }
-  const { verdict, cacheable } = await probeKvm(qemu, opts.kernel, key.kvmDevice, opts.probeDeadlineMs ?? 4000);
+  const { verdict, cacheable } = await probeKvm(qemu, opts.kernel, key.kvmDevice, opts.probeDeadlineMs ?? 4000, opts.machine);
   if (file !== undefined && cacheable) {
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify({ key, verdict, probedAt: new Date().toISOString() }, null, 2)}\n`);
@@ -156,17 +167,18 @@ async function probeKvm(
   kernel: string,
   kvmDevice: string,
   deadlineMs: number,
+  machine?: ProbeMachine,
 ): Promise<{ verdict: ProbeVerdict; cacheable: boolean }> {
   const t0 = performance.now();
   const attempts: ProbeAttempt[] = [];
   let control: ProbeResult | undefined;
   if (kvmDevice === 'rw') {
-    for (const cpuArgs of KVM_CPU_CANDIDATES) {
-      const result = await bootProbe(qemu, kernel, ['-accel', 'kvm', ...cpuArgs], deadlineMs);
+    for (const cpuArgs of machine?.kvmCpus ?? KVM_CPU_CANDIDATES) {
+      const result = await bootProbe(qemu, kernel, ['-accel', 'kvm', ...cpuArgs], deadlineMs, machine);
       attempts.push({ cpuArgs, result });
       if (result.ok) break;
     }
-    if (needsControl(attempts)) control = await bootProbe(qemu, kernel, TCG_ARGS, Math.max(deadlineMs, 15_000));
+    if (needsControl(attempts)) control = await bootProbe(qemu, kernel, machine?.tcgArgs ?? TCG_ARGS, Math.max(deadlineMs, 15_000), machine);
   }
   return verdictOf(kvmDevice, attempts, control, Math.round(performance.now() - t0));
 }
@@ -238,16 +250,18 @@ export function bootProbe(
   kernel: string,
   accelArgs: readonly string[],
   deadlineMs: number,
+  machine?: ProbeMachine,
 ): Promise<ProbeResult> {
   const t0 = performance.now();
   const ms = (): number => Math.round(performance.now() - t0);
   const args = [
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    ...(machine?.machineArgs ?? []),
     ...accelArgs,
     '-m', '256M',
     '-serial', 'stdio',
     '-kernel', kernel,
-    '-append', 'console=ttyS0 panic=-1',
+    '-append', `console=${machine?.console ?? 'ttyS0'} panic=-1`,
   ];
   return new Promise((resolve) => {
     const child = spawnTied(qemu, args, 'pipe');

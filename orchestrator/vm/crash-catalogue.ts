@@ -68,6 +68,13 @@ export const CRASH_PATTERNS: readonly CrashPattern[] = [
   { kind: 'gpf', re: /^general protection fault/ },
   { kind: 'oops', re: /^Oops: / },
   { kind: 'oops', re: /^Unable to handle kernel / },
+  // arm64's die(): "Internal error: Oops: 0000000096000045 [#1] SMP", "Internal error: Oops - BUG: …",
+  // "Internal error: undefined instruction: …" (arch/arm64/kernel/traps.c).
+  { kind: 'oops', re: /^Internal error: / },
+  // arm64 asynchronous external aborts: "SError Interrupt on CPU0, code 0x… -- SError".
+  { kind: 'trap', re: /^SError Interrupt on CPU\d+/ },
+  { kind: 'trap', re: /^Bad mode in \S+ handler detected/ },
+  { kind: 'bug', re: /^Unexpected kernel BRK exception at EL1/ },
   { kind: 'trap', re: /^(?:invalid opcode|divide error|divide_error|stack segment): / },
   { kind: 'ubsan', re: /^UBSAN: / },
   // Lockdep and RCU-lockdep reports have no " at " in their title line.

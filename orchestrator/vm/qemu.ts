@@ -34,6 +34,15 @@ export interface QemuArgsInput {
   /** file: output only, never loses a byte; socket: also takes input (interactive console). */
   readonly serial?: 'file' | 'socket' | undefined;
   readonly extraArgs?: readonly string[] | undefined;
+  /** Another architecture's machine type and devices (machine-arch.ts); default x86_64's q35. */
+  readonly machine?: MachineDevices | undefined;
+}
+
+/** What differs between the architectures' machines on the command line. */
+export interface MachineDevices {
+  readonly machineArgs: readonly string[];
+  readonly netDevice: string;
+  readonly rngDevice: string;
 }
 
 /** QEMU option values split on ',', so a literal comma in a path is written twice. */
@@ -45,7 +54,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     // q35, not the default i440fx pc: under TCG its kernel boot measured ~25 % faster cold and the
     // kexec'd kernel's ~45 % faster (blackout 2.7-3.0 s vs 4.0-4.3 s, alternating; README).
-    '-machine', 'q35',
+    ...(i.machine?.machineArgs ?? ['-machine', 'q35']),
     ...i.accelArgs,
     '-m', `${i.memoryMiB}M`,
     '-smp', String(i.cpus),
@@ -59,8 +68,8 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-serial', 'chardev:ser0',
     // Port 0: the host picks a free port, bound to loopback only; read back through `info usernet`.
     '-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:0-:22',
-    '-device', 'virtio-net-pci,netdev=n0',
-    '-device', 'virtio-rng-pci',
+    '-device', `${i.machine?.netDevice ?? 'virtio-net-pci'},netdev=n0`,
+    '-device', i.machine?.rngDevice ?? 'virtio-rng-pci',
     '-kernel', i.kernel,
     ...(i.initrd === undefined ? [] : ['-initrd', i.initrd]),
     '-append', i.append,

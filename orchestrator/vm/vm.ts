@@ -17,8 +17,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HandoverError } from '../errors.ts';
+import type { Arch } from '../host/arch.ts';
 import { privateTempDir } from '../paths.ts';
-import { chooseAccel, type AccelChoice, type AccelPolicy } from './accel.ts';
+import type { AccelChoice, AccelPolicy } from './accel.ts';
 import {
   ConsoleWatcher,
   type BootInfo,
@@ -29,13 +30,21 @@ import {
   type WaitStrategy,
 } from './console.ts';
 import type { Crash } from './crash-catalogue.ts';
+import { chooseMachineAccel, machineArch, type MachineArch } from './machine-arch.ts';
 import { launchQemu, type QemuExit, type QemuInstance } from './qemu.ts';
 import type { QmpClient } from './qmp.ts';
 
 export const DEFAULT_APPEND = 'console=ttyS0 panic=-1';
 
+/** The default command line on a machine: its serial console, and a panic ends QEMU. */
+export function defaultAppend(m: MachineArch): string {
+  return m.console === 'ttyS0' ? DEFAULT_APPEND : `console=${m.console} panic=-1`;
+}
+
 export interface BootVmOptions {
   readonly kernel: string;
+  /** The kernel's architecture: which QEMU, machine and console (machine-arch.ts); default x86_64. */
+  readonly arch?: Arch | undefined;
   readonly initrd?: string | undefined;
   /** The whole command line; default `console=ttyS0 panic=-1` (with -no-reboot, a panic ends QEMU). */
   readonly append?: string | undefined;
@@ -68,6 +77,7 @@ export interface Vm extends AsyncDisposable {
   readonly pid: number;
   readonly sshPort: number;
   readonly accel: AccelChoice;
+  readonly machine: MachineArch;
   /** The raw serial console, every byte from the first (QEMU's own chardev logfile). */
   readonly consoleLog: string;
   readonly logDir: string;
@@ -100,10 +110,11 @@ export interface Vm extends AsyncDisposable {
 }
 
 export async function bootVm(options: BootVmOptions): Promise<Vm> {
+  const machine = machineArch(options.arch ?? 'x86_64');
   const accel =
     typeof options.accel === 'object'
       ? options.accel
-      : await chooseAccel(options.accel ?? 'auto', { kernel: options.kernel, qemuBinary: options.qemuBinary });
+      : await chooseMachineAccel(machine, options.accel ?? 'auto', { kernel: options.kernel, qemuBinary: options.qemuBinary });
   const runtimeDir = await privateTempDir('vm');
   const name = options.name ?? `handover-${runtimeDir.slice(-6)}`;
   const logDir = options.logDir ?? (await privateTempDir('vmlog'));
@@ -123,7 +134,7 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
       name,
       kernel: options.kernel,
       initrd: options.initrd,
-      append: [options.append ?? DEFAULT_APPEND, options.extraAppend ?? ''].join(' ').trim(),
+      append: [options.append ?? defaultAppend(machine), options.extraAppend ?? ''].join(' ').trim(),
       memoryMiB: options.memoryMiB ?? 1024,
       cpus: options.cpus ?? 1,
       accelArgs: accel.qemuArgs,
@@ -131,7 +142,8 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
       serial: options.serial,
       stderrLog,
       runtimeDir,
-      qemuBinary: options.qemuBinary,
+      qemuBinary: options.qemuBinary ?? machine.qemu,
+      machine,
       extraArgs: options.extraQemuArgs,
       startDeadlineMs: options.startDeadlineMs,
     });
@@ -143,12 +155,13 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
     // it now means not even a SIGKILL of this process can leave it behind.
     await rm(runtimeDir, { recursive: true, force: true });
   }
-  return new RunningVm(name, qemu, watcher, accel, logDir, consoleLog);
+  return new RunningVm(name, qemu, watcher, accel, machine, logDir, consoleLog);
 }
 
 class RunningVm implements Vm {
   readonly name: string;
   readonly accel: AccelChoice;
+  readonly machine: MachineArch;
   readonly logDir: string;
   readonly consoleLog: string;
   readonly console: ConsoleWatcher;
@@ -162,6 +175,7 @@ class RunningVm implements Vm {
     qemu: QemuInstance,
     watcher: ConsoleWatcher,
     accel: AccelChoice,
+    machine: MachineArch,
     logDir: string,
     consoleLog: string,
   ) {
@@ -169,6 +183,7 @@ class RunningVm implements Vm {
     this.#qemu = qemu;
     this.console = watcher;
     this.accel = accel;
+    this.machine = machine;
     this.logDir = logDir;
     this.consoleLog = consoleLog;
 

@@ -114,7 +114,7 @@ describe('handover.yaml values', () => {
     expect(errors('reporters: [json, pdf]\n')[0]).toMatch(/^handover\.yaml:1:19: error: reporters: Invalid option/);
     expect(errors('jobs: [1\n')).toEqual(['handover.yaml:2:1: error: BAD_INDENT: Flow sequence in block collection must be sufficiently indented and end with a ]']);
     expect(errors('jobs: 1\njobs: 2\n')).toEqual(['handover.yaml:2:1: error: DUPLICATE_KEY: Map keys must be unique']);
-    expect(errors('- jobs: 1\n')[0]).toBe('handover.yaml:1:1: error: expected a mapping of kernel, config, profiles, accel, scenarios, reporters, output, jobs, build_jobs, ccache, retries, append, kexec_append, not a sequence');
+    expect(errors('- jobs: 1\n')[0]).toBe('handover.yaml:1:1: error: expected a mapping of kernel, arch, config, profiles, accel, scenarios, reporters, output, jobs, build_jobs, ccache, retries, append, kexec_append, not a sequence');
     expect(errors('x: &x {jobs: 1}\n<<: *x\n')).toEqual(['handover.yaml:2:1: error: merge keys (<<) are not supported in handover.yaml: write the fields out']);
   });
 
@@ -179,7 +179,7 @@ describe('settings: defaults < handover.yaml < command line', () => {
     expect(lines).toContain('reporters: ["json"]  # /p/q/handover.yaml:2');
     expect(lines).toContain('kernel: "debian:linux-source-7.3"  # default');
     expect(lines).toContain('# build_jobs: (unset: the CPU count)  # default');
-    expect(lines).toHaveLength(13);
+    expect(lines).toHaveLength(14);
   });
 });
 
