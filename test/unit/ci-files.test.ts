@@ -88,6 +88,7 @@ describe('CI files against the CI systems’ schemas', () => {
   it('the GitLab jobs with their templates resolved (both files included) are valid GitLab CI', () => {
     const both = expandExtends(Object.assign({}, ...GITLAB.map((f) => docOf(f) as object)) as Record<string, unknown>);
     expect(Object.keys(both).filter((k) => k.startsWith('handover:')).sort()).toEqual([
+      'handover:nightly:fuzz',
       'handover:nightly:kasan:report',
       'handover:nightly:kasan:test',
       'handover:nightly:report',
