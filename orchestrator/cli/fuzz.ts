@@ -31,6 +31,7 @@ interface FuzzCliOptions extends Omit<KernelOptions, 'jobs'>, StatusCliOptions {
   output: string;
   accel: Accel;
   append?: string;
+  kexecAppend?: string;
 }
 
 const seedArg = (v: string): number => {
@@ -66,6 +67,7 @@ export function registerFuzz(program: Command): void {
     .option('--no-shrink', 'report findings without shrinking them')
     .option('--shrink-budget <time>', 'time to shrink each finding', '10m')
     .addOption(appendOption())
+    .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
     .action((opts: FuzzCliOptions) =>
       runCommand(async (signal) => {
         const { kinds, bad } = parseReporters(opts.reporter, FUZZ_REPORTERS);
@@ -98,6 +100,7 @@ export function registerFuzz(program: Command): void {
           },
           ...(opts.accel === undefined ? {} : { accel: opts.accel }),
           ...(opts.append === undefined ? {} : { append: opts.append }),
+          ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
           agentFor,
           signal,
           output,

@@ -27,6 +27,8 @@ export interface ExecOptions {
   memoryMiB: number;
   reporters?: readonly Reporter[];
   append?: string;
+  /** The kexec'd kernels' extra command line only (kho=off: a negative control). */
+  kexecAppend?: string;
 }
 
 export interface Candidate {
@@ -71,7 +73,10 @@ export async function execute(candidates: readonly Candidate[], dir: string, opt
     jobs: opts.jobs,
     retries: 1,
     ...(opts.reporters === undefined ? {} : { reporters: opts.reporters }),
-    ...(opts.append === undefined ? {} : { overrides: { append: opts.append } }),
+    overrides: {
+      ...(opts.append === undefined ? {} : { append: opts.append }),
+      ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
+    },
   });
   const executed = written.map((w, i): Executed => {
     const result = run.scenarios[i] as ScenarioResult;
