@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake|arm64 [--repeat N] [--pairs N] [--before DIR]]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake|arm64|coverage [--repeat N] [--pairs N] [--before DIR]]
 //   --before DIR: with machine, that checkout's boots alternately; with scenarios, its round trip too; with suite-j2, its suite.
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -290,6 +290,57 @@ shipped suite, warm (${j1.summary.passed} passed at --jobs 1, ${j2.summary.passe
   return j1.statuses === j2.statuses;
 }
 
+// What --coverage costs (issue 16; not in the default sections): the coverage kernel's build time,
+// from its cache entry's metadata (built or cached), beside the default kernel's, and the shipped
+// suite's wall time at --jobs 2 with and without --coverage, --pairs N rounds (default 1) run
+// alternately so both see the same load. The coverage run's totals come from its results.json.
+async function benchCoverage(work) {
+  const def = await buildKernel();
+  const cov = await buildKernel({ profiles: ['coverage'] });
+  const buildOf = (k) => k.metadata.timings?.totalSeconds;
+  const cc = (k) => (k.metadata.ccache === undefined ? 'ccache: -' : `ccache ${k.metadata.ccache.hits}/${k.metadata.ccache.compilations} hits`);
+  const run = async (tag, extra) => {
+    const out = join(work, `suite-${tag}`);
+    const t = performance.now();
+    const r = await execa('node', ['bin/handover.js', 'run', '--jobs', '2', '--accel', 'tcg', '--no-status', '-r', 'json', ...extra, '-o', out], { stdin: 'ignore', reject: false });
+    const secs = (performance.now() - t) / 1000;
+    const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    const scenarioSecs = res.scenarios.reduce((n, x) => n + (x.durationMs ?? 0), 0) / 1000;
+    return { secs, scenarioSecs, exitCode: r.exitCode, summary: res.summary, coverage: res.coverage };
+  };
+  // Untimed warm-up: the guest image and the accel verdict come from the cache in both rounds.
+  await execa('node', ['bin/handover.js', 'run', 'memfd-round-trip', '--accel', 'tcg', '--no-status', '-o', join(work, 'warm')], { stdin: 'ignore', reject: false });
+  const rounds = Number(argValue('--pairs') ?? 1);
+  const plain = [];
+  const covered = [];
+  for (let i = 0; i < rounds; i++) {
+    // Alternate which goes first, so neither always runs on a machine the other just warmed.
+    if (i % 2 === 0) {
+      plain.push(await run(`plain-${i}`, []));
+      covered.push(await run(`coverage-${i}`, ['--coverage']));
+    } else {
+      covered.push(await run(`coverage-${i}`, ['--coverage']));
+      plain.push(await run(`plain-${i}`, []));
+    }
+  }
+  const p = median(plain.map((r) => r.secs));
+  const c = median(covered.map((r) => r.secs));
+  const total = covered[0].coverage?.files?.find((f) => f.file === 'total');
+  const pct = (r) => (r === undefined || r.found === 0 ? '-' : `${((100 * r.hit) / r.found).toFixed(1)} %`);
+  console.log(`\ncoverage (${cov.metadata.release}; suite at --jobs 2, ${rounds} round(s) alternating; ${plain.map((r) => r.summary.passed).join('/')} and ${covered.map((r) => r.summary.passed).join('/')} passed)`);
+  record('coverage kernel build', buildOf(cov), undefined, `cache entry ${cov.metadata.key} built ${cov.metadata.builtAt}; ${cc(cov)}`);
+  record('default kernel build', buildOf(def), undefined, `cache entry ${def.metadata.key} built ${def.metadata.builtAt}; ${cc(def)}`);
+  record('suite --jobs 2', p, undefined, `each: ${plain.map((r) => r.secs.toFixed(1)).join(' ')}; scenario time ${median(plain.map((r) => r.scenarioSecs)).toFixed(0)} s`);
+  record('suite --jobs 2 --coverage', c, undefined, `ratio ${(c / p).toFixed(2)}; each: ${covered.map((r) => r.secs.toFixed(1)).join(' ')}; scenario time ${median(covered.map((r) => r.scenarioSecs)).toFixed(0)} s`);
+  record('  lines / branches / functions', undefined, undefined, total === undefined ? 'no coverage in results.json' : `${pct(total.lines)} (${total.lines.hit}/${total.lines.found}), ${pct(total.branches)} (${total.branches.hit}/${total.branches.found}), ${pct(total.functions)} (${total.functions.hit}/${total.functions.found})`);
+  return {
+    coverageBuild: { key: cov.metadata.key, builtAt: cov.metadata.builtAt, timings: cov.metadata.timings, ccache: cov.metadata.ccache },
+    defaultBuild: { key: def.metadata.key, builtAt: def.metadata.builtAt, timings: def.metadata.timings, ccache: def.metadata.ccache },
+    plain: plain.map(({ coverage: _c, ...r }) => r),
+    covered: covered.map((r) => ({ ...r, coverage: r.coverage?.files })),
+  };
+}
+
 // The memfd round trip across two kernels (handover matrix, default pair 7.2 <-> 7.3, both ways).
 async function benchMatrix(work) {
   const out = join(work, 'matrix');
@@ -386,10 +437,11 @@ try {
   if (only === undefined || only === 'matrix') await benchMatrix(work);
   const flake = only === 'flake' ? await benchFlake(work) : undefined;
   if (only === 'arm64') await benchArm64(work);
+  const coverage = only === 'coverage' ? await benchCoverage(work) : undefined;
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees, ...(roundTrip === undefined ? {} : { roundTrip }), ...(flake === undefined ? {} : { flake }) }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees, ...(roundTrip === undefined ? {} : { roundTrip }), ...(flake === undefined ? {} : { flake }), ...(coverage === undefined ? {} : { coverage }) }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
   await rm(work, { recursive: true, force: true });
 } catch (err) {

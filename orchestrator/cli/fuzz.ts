@@ -14,7 +14,7 @@ import {
   writeFuzzReports,
   type Outcome,
 } from '../index.ts';
-import { addAccelOption, addKernelOptions, addReportOptions, appendOption, kernelRequest, positiveInt, type Accel, type KernelOptions } from './options.ts';
+import { addAccelOption, addKernelOptions, addReportOptions, appendOption, coverageOption, kernelRequest, positiveInt, type Accel, type KernelOptions } from './options.ts';
 import { runCommand } from './run-command.ts';
 import { addStatusOptions, liveStatusFor, type StatusCliOptions } from './status.ts';
 
@@ -32,6 +32,8 @@ interface FuzzCliOptions extends Omit<KernelOptions, 'jobs'>, StatusCliOptions {
   accel: Accel;
   append?: string;
   kexecAppend?: string;
+  coverage?: boolean;
+  coverageAgainst?: string;
 }
 
 const seedArg = (v: string): number => {
@@ -68,6 +70,8 @@ export function registerFuzz(program: Command): void {
     .option('--shrink-budget <time>', 'time to shrink each finding', '10m')
     .addOption(appendOption())
     .option('--kexec-append <args>', "extra command line for the kexec'd kernels only (kho=off there drops the handover: a negative control)")
+    .addOption(coverageOption())
+    .option('--coverage-against <tracefile>', "with --coverage: list the lines the programs reached that this lcov tracefile (e.g. the suite's coverage.info from run --coverage) did not")
     .action((opts: FuzzCliOptions) =>
       runCommand(async (signal) => {
         const { kinds, bad } = parseReporters(opts.reporter, FUZZ_REPORTERS);
@@ -101,13 +105,15 @@ export function registerFuzz(program: Command): void {
           ...(opts.accel === undefined ? {} : { accel: opts.accel }),
           ...(opts.append === undefined ? {} : { append: opts.append }),
           ...(opts.kexecAppend === undefined ? {} : { kexecAppend: opts.kexecAppend }),
+          ...(opts.coverage === true ? { coverage: true } : {}),
+          ...(opts.coverageAgainst === undefined ? {} : { coverageAgainst: resolve(opts.coverageAgainst) }),
           agentFor,
           signal,
           output,
           reporters: [status],
           onProgress: (p) =>
             status.print(
-              `fuzz: ${(p.elapsedMs / 1000).toFixed(0)} s: ${p.programs} programs, ${p.kexecs} kexecs, ${p.findings} finding${p.findings === 1 ? '' : 's'}, coverage ${p.covered}/${p.coverable}${p.phase === 'shrinking' ? ' (shrinking)' : ''}\n`,
+              `fuzz: ${(p.elapsedMs / 1000).toFixed(0)} s: ${p.programs} programs, ${p.kexecs} kexecs, ${p.findings} finding${p.findings === 1 ? '' : 's'}, coverage ${p.covered}/${p.coverable}${p.kernelLines === undefined ? '' : `, kernel lines ${p.kernelLines.hit}/${p.kernelLines.found}`}${p.phase === 'shrinking' ? ' (shrinking)' : ''}\n`,
             ),
         }).finally(() => status.stop());
         await writeFuzzReports(result, output, kinds);

@@ -48,9 +48,9 @@ export function addAccelOption(cmd: Command): Command {
   return cmd.addOption(accelOption());
 }
 
-/** `--coverage`: run and series build the coverage profile's kernel and report what the scenarios reached. */
+/** `--coverage`: run, series and fuzz build the coverage profile's kernel and report what the scenarios reached. */
 export function coverageOption(): Option {
-  return new Option('--coverage', 'build the kernel with gcov for the live-update code (kernel/liveupdate/, mm/memfd_luo.c) and report what the scenarios executed (lcov, Cobertura, HTML, a console table; series: each patch\'s changed lines no scenario executed)');
+  return new Option('--coverage', 'build the kernel with gcov for the live-update code (kernel/liveupdate/, mm/memfd_luo.c) and report what the scenarios executed (lcov, Cobertura, HTML, a console table; series: each patch\'s changed lines no scenario executed; fuzz: coverage-guided, programs that reach new lines or branches are kept and mutated)');
 }
 
 /** `-a, --append`: on run it reaches every boot of every scenario. */

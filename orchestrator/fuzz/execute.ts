@@ -29,6 +29,8 @@ export interface ExecOptions {
   append?: string;
   /** The kexec'd kernels' extra command line only (kho=off: a negative control). */
   kexecAppend?: string;
+  /** Read each batch's gcov counters (the kernel must carry the coverage profile). */
+  coverage?: boolean;
 }
 
 export interface Candidate {
@@ -72,6 +74,7 @@ export async function execute(candidates: readonly Candidate[], dir: string, opt
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     jobs: opts.jobs,
     retries: 1,
+    ...(opts.coverage === true ? { coverage: true } : {}),
     ...(opts.reporters === undefined ? {} : { reporters: opts.reporters }),
     overrides: {
       ...(opts.append === undefined ? {} : { append: opts.append }),

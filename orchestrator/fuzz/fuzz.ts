@@ -3,13 +3,18 @@
 // kernel crash or KHO/LUO error line) is a finding, shrunk to a small scenario file that
 // `handover run` reproduces on its own.
 
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseLcov, toLcov } from '../coverage/lcov.ts';
+import { addCoverage, mergeAll, summarize, type Coverage, type FileSummary, type Ratio } from '../coverage/model.ts';
+import { addPoints, coveragePoints, coverageSample, newPoints, type CoverageSample } from '../coverage/signal.ts';
 import { HandoverError, type Outcome } from '../errors.ts';
+import { COVERAGE_PROFILE } from '../kernel/coverage-profile.ts';
 import type { KernelSummary } from '../scenario/results.ts';
 import { execute, passedCover, passedKexecs, type Candidate, type ExecOptions, type Executed } from './execute.ts';
 import { generateProgram } from './generate.ts';
 import { COVERAGE_UNIVERSE, realize } from './model.ts';
+import { mutateProgram, type Mutation } from './mutate.ts';
 import type { Op, TaggedOp } from './ops.ts';
 import { Prng } from './prng.ts';
 import { loadGenerated, mergePrograms, scenarioText } from './scenario-file.ts';
@@ -27,6 +32,13 @@ export interface FuzzOptions extends Omit<ExecOptions, 'memoryMiB'> {
   /** Shrink findings (default true), each within this budget (ms). */
   shrink?: boolean;
   shrinkBudgetMs?: number;
+  /**
+   * Build the coverage kernel, read each batch's gcov counters, keep the programs of a batch that
+   * reached new kernel lines or branches, and make later programs of their slot mutations of them.
+   */
+  coverage?: boolean;
+  /** With coverage: a tracefile (e.g. the suite's coverage.info) to report the programs' gain over. */
+  coverageAgainst?: string;
   /** Where programs, runs and findings go. */
   output: string;
   /** Progress after each round of batches and each shrink try. */
@@ -40,6 +52,8 @@ export interface FuzzProgress {
   findings: number;
   covered: number;
   coverable: number;
+  /** With --coverage: kernel lines of the live-update code reached so far. */
+  kernelLines?: Ratio;
   phase: 'fuzzing' | 'shrinking';
 }
 
@@ -83,6 +97,46 @@ export interface FuzzResult {
   errors: { batch: string; outcome: string; message: string }[];
   coverage: CoverageRow[];
   unreached: string[];
+  /** With --coverage: what the programs reached of the live-update code, and how it grew. */
+  kernelCoverage?: FuzzKernelCoverage;
+}
+
+export interface FuzzKernelCoverage {
+  /** `<output>/coverage.info`: every batch's counters summed (one TN: fuzz). */
+  tracefile: string;
+  files: FileSummary[];
+  /** Lines and branches reached so far, after each round of batches. */
+  samples: CoverageSample[];
+  /** Programs kept because their batch reached new lines or branches. */
+  corpus: number;
+  /** Programs generated as mutations of kept ones, and how many of their batches reached something new. */
+  mutants: number;
+  mutantGains: number;
+  /** Batches whose counters could not be read (their code ran uncounted). */
+  missed: { batch: string; reason: string }[];
+  /** --coverage-against: what the programs reached that the given tracefile did not. */
+  beyond?: CoverageGain;
+}
+
+export interface CoverageGain {
+  tracefile: string;
+  lines: number;
+  branches: number;
+  /** The new lines, file:line, in file and line order. */
+  newLines: string[];
+}
+
+/** A kept program: its ops (of its slot's names), the batch it ran in, and what it reached first. */
+export interface CorpusEntry {
+  ops: Op[];
+  batch: string;
+  gain: number;
+}
+
+/** How program slot k of a batch came to be: fresh from its seed, or a mutant of a kept program. */
+export interface Origin {
+  ops: Op[];
+  from?: { batch: string; mutations: Mutation[] };
 }
 
 const DEFAULT_MEMORY_MIB = 1024;
@@ -94,23 +148,45 @@ export function programSeed(seed: number, i: number): number {
 
 /** The batch b of a run: programs b*perBatch … as one merged op list. */
 export function batchOps(seed: number, b: number, perBatch: number, memoryMiB: number): TaggedOp[] {
-  const programs: Op[][] = [];
+  return mergePrograms(batchPrograms(seed, b, perBatch, memoryMiB).map((p) => p.ops));
+}
+
+/**
+ * The programs of batch b, one per slot. With a corpus (coverage-guided), a slot whose kept
+ * programs are not empty is a mutant of one of them half the time, chosen by the program's seed:
+ * the same seed and the same coverage make the same programs.
+ */
+export function batchPrograms(seed: number, b: number, perBatch: number, memoryMiB: number, corpus?: ReadonlyMap<number, readonly CorpusEntry[]>): Origin[] {
+  const out: Origin[] = [];
+  const maxBytes = Math.floor((160 << 20) / perBatch);
   for (let k = 0; k < perBatch; k++) {
-    const i = b * perBatch + k;
-    programs.push(
-      generateProgram(programSeed(seed, i), k, {
-        memoryMiB,
-        maxBytes: Math.floor((160 << 20) / perBatch),
-      }),
-    );
+    const ps = programSeed(seed, b * perBatch + k);
+    const kept = corpus?.get(k) ?? [];
+    const r = new Prng((ps ^ 0x5bd1e995) >>> 0);
+    if (kept.length > 0 && r.chance(0.5)) {
+      const parent = r.pick(kept);
+      const m = mutateProgram(parent.ops, r.next(), { memoryMiB, maxBytes });
+      out.push({ ops: m.ops, from: { batch: parent.batch, mutations: m.mutations } });
+    } else {
+      out.push({ ops: generateProgram(ps, k, { memoryMiB, maxBytes }) });
+    }
   }
-  return mergePrograms(programs);
+  return out;
 }
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
   const memoryMiB = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
-  const exec: ExecOptions = { ...opts, memoryMiB };
+  const guided = opts.coverage === true;
+  const kernel = guided ? { ...opts.kernel, profiles: [...new Set([...(opts.kernel?.profiles ?? []), COVERAGE_PROFILE])] } : opts.kernel;
+  const exec: ExecOptions = { ...opts, memoryMiB, ...(kernel === undefined ? {} : { kernel }) };
+  const against = opts.coverageAgainst === undefined ? undefined : await pointsOf(opts.coverageAgainst, guided);
+  const corpus = new Map<number, CorpusEntry[]>();
+  const seen = new Set<string>();
+  const coverable = new Set<string>();
+  let summed: Coverage = new Map();
+  const kcov: FuzzKernelCoverage = { tracefile: join(opts.output, 'coverage.info'), files: [], samples: [], corpus: 0, mutants: 0, mutantGains: 0, missed: [] };
+  const origins = new Map<string, Origin[]>();
   const counts = new Map<string, number>(COVERAGE_UNIVERSE.map((l) => [l, 0]));
   const result: FuzzResult = {
     seed: opts.seed,
@@ -137,6 +213,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       findings: result.findings.length,
       covered: [...counts.values()].filter((n) => n > 0).length,
       coverable: COVERAGE_UNIVERSE.length,
+      ...(kcov.samples.length === 0 ? {} : { kernelLines: (kcov.samples[kcov.samples.length - 1] as CoverageSample).lines }),
       phase,
     });
   const timeLeft = () => (opts.durationMs === undefined ? Number.POSITIVE_INFINITY : started + opts.durationMs - Date.now());
@@ -147,11 +224,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     const cands: Candidate[] = Array.from({ length: n }, (_, j) => {
       const batch = b + j;
       const per = Math.min(opts.perBatch, wanted() - j * opts.perBatch);
+      const name = `batch-${String(batch).padStart(4, '0')}`;
+      const progs = batchPrograms(opts.seed, batch, opts.perBatch, memoryMiB, guided ? corpus : undefined).slice(0, per);
+      origins.set(name, progs);
+      const mutants = progs.flatMap((p, k) => (p.from === undefined ? [] : [`program ${k} is a mutant of ${p.from.batch}'s (${p.from.mutations.join(', ') || 'unchanged'})`]));
+      kcov.mutants += mutants.length;
       return {
-        name: `batch-${String(batch).padStart(4, '0')}`,
-        ops: batchOps(opts.seed, batch, opts.perBatch, memoryMiB).filter((o) => o.prog < per),
+        name,
+        ops: mergePrograms(progs.map((p) => p.ops)),
         description: `fuzz batch ${batch} of seed ${opts.seed}: programs ${batch * opts.perBatch}…${batch * opts.perBatch + per - 1}`,
-        comment: [`handover fuzz --seed ${opts.seed} --per-batch ${opts.perBatch}: batch ${batch}`],
+        comment: [`handover fuzz --seed ${opts.seed} --per-batch ${opts.perBatch}${guided ? ' --coverage' : ''}: batch ${batch}`, ...mutants],
       };
     });
     b += n;
@@ -160,13 +242,47 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     result.fuzzMs += Date.now() - t0;
     if (result.kernel === undefined && run.kernel.release !== 'unknown') result.kernel = run.kernel;
     if (run.accel.accel !== 'unknown') result.accel = run.accel.accel;
-    for (const e of executed) await account(e, result, counts, opts, exec);
+    for (const e of executed) {
+      if (guided && e.result.status !== 'error') await learn(e);
+      await account(e, result, counts, opts, exec);
+    }
+    if (guided) kcov.samples.push(coverageSample(Date.now() - started, seen, coverable));
     progress('fuzzing');
   }
   result.durationMs = Date.now() - started;
   result.coverage = [...counts].map(([label, count]) => ({ label, count }));
   result.unreached = result.coverage.filter((c) => c.count === 0).map((c) => c.label);
+  if (guided) {
+    await writeFile(kcov.tracefile, toLcov([{ test: 'fuzz', coverage: summed }]));
+    kcov.files = summarize(summed);
+    if (opts.coverageAgainst !== undefined && against !== undefined) kcov.beyond = gainOver(opts.coverageAgainst, against, seen);
+    result.kernelCoverage = kcov;
+  }
   return result;
+
+  /** A batch's counters: summed into the run's, and its programs kept when they reached something new. */
+  async function learn(e: Executed): Promise<void> {
+    const tracefile = e.result.coverage?.tracefile;
+    for (const m of e.result.coverage?.missed ?? []) kcov.missed.push({ batch: e.candidate.name, reason: `boot ${m.boot}: ${m.reason}` });
+    const text = tracefile === undefined ? undefined : await readFile(tracefile, 'utf8').catch(() => undefined);
+    if (text === undefined) {
+      kcov.missed.push({ batch: e.candidate.name, reason: tracefile === undefined ? 'no tracefile' : `${tracefile} is missing` });
+      return;
+    }
+    const cov = mergeAll(parseLcov(text, tracefile).map((t) => t.coverage));
+    summed = addCoverage(summed, cov);
+    const points = coveragePoints(cov);
+    addPoints(coverable, points.coverable);
+    const fresh = newPoints(seen, points.covered);
+    addPoints(seen, fresh);
+    if (fresh.length === 0) return;
+    const progs = origins.get(e.candidate.name) ?? [];
+    if (progs.some((p) => p.from !== undefined)) kcov.mutantGains++;
+    progs.forEach((p, k) => {
+      corpus.set(k, [...(corpus.get(k) ?? []), { ops: p.ops, batch: e.candidate.name, gain: fresh.length }]);
+      kcov.corpus++;
+    });
+  }
 
   async function account(e: Executed, r: FuzzResult, cover: Map<string, number>, o: FuzzOptions, ex: ExecOptions): Promise<void> {
     if (e.result.status === 'error') {
@@ -221,7 +337,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
             description: `shrinking finding ${id}`,
           })),
           dir,
-          ex,
+          { ...ex, coverage: false },
         );
         for (const x of executed)
           await rm(join(dir, 'runs', x.candidate.name), {
@@ -244,6 +360,22 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       reproduced: shrunk.reproduced,
     };
   }
+}
+
+/** The lines and branches a tracefile reached (--coverage-against), read before any VM starts. */
+async function pointsOf(tracefile: string, guided: boolean): Promise<Set<string>> {
+  if (!guided) throw new HandoverError('usage-error', '--coverage-against: needs --coverage (the programs must run on the coverage kernel)');
+  const text = await readFile(tracefile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new HandoverError('usage-error', `--coverage-against ${tracefile}: ${err.code === 'ENOENT' ? 'no such file (the coverage.info of a run --coverage)' : err.message}`);
+  });
+  return coveragePoints(mergeAll(parseLcov(text, tracefile).map((t) => t.coverage))).covered;
+}
+
+/** What `seen` reached that the tracefile did not (lines, taken branches). */
+function gainOver(tracefile: string, base: ReadonlySet<string>, seen: ReadonlySet<string>): CoverageGain {
+  const fresh = newPoints(base, seen);
+  const newLines = fresh.filter((p) => !/:b\d+$/.test(p));
+  return { tracefile, lines: newLines.length, branches: fresh.length - newLines.length, newLines };
 }
 
 /** The shrunk program as a scenario file beside fuzz.json (written, not run again). */

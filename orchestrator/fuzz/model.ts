@@ -258,7 +258,7 @@ export class Model {
       case 'memfd': {
         if (this.memfds.has(op.m)) return undefined;
         const bytes = parseSize(op.size, this.memoryMiB);
-        const holes = op.holes !== undefined && op.holes.length > 0 && !(op.seals ?? []).some((s) => s === 'write' || s === 'future-write') ? op.holes : undefined;
+        const holes = op.holes !== undefined && op.holes.length > 0 && !writeSealed(op) ? op.holes : undefined;
         const { holes: _asked, ...rest } = op;
         const attrs: MemfdAttrs = {
           ...rest,
@@ -489,7 +489,7 @@ export class Model {
     const m = this.memfds.get(op.m);
     if (m?.alive !== true) return undefined;
     const body: Record<string, unknown> = { id: op.m, op: op.op };
-    const sealed = (m.attrs.seals ?? []).some((s) => s === 'write' || s === 'future-write');
+    const sealed = writeSealed(m.attrs);
     if (op.op === 'write' || op.op === 'mmap-write') {
       const data = op.data ?? '';
       if (data.length === 0 || op.offset + data.length > m.bytes) return undefined;
@@ -650,6 +650,16 @@ export class Model {
 
 function nameCover(name: string): string[] {
   return name.length === 63 ? ['session name 63 bytes'] : name.length === 1 ? ['session name 1 byte'] : [];
+}
+
+/**
+ * Whether writes (and hole punches) are sealed off: a write seal, or F_SEAL_EXEC on an executable
+ * memfd, which the kernel widens to the write seals ("SEAL_EXEC implies SEAL_WRITE", mm/memfd.c
+ * memfd_add_seals). A MFD_NOEXEC_SEAL memfd has no exec bits, so its exec seal widens nothing.
+ */
+function writeSealed(a: Pick<MemfdAttrs, 'seals' | 'noexec'>): boolean {
+  const seals = a.seals ?? [];
+  return seals.includes('write') || seals.includes('future-write') || (seals.includes('exec') && a.noexec !== true);
 }
 
 function memfdCover(a: MemfdAttrs, bytes: number, holes: readonly Hole[] | undefined): string[] {

@@ -3,6 +3,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatCoverageTable } from '../report/coverage.ts';
 import { junitXml, type JUnitCase } from '../report/junit-xml.ts';
 import type { FuzzResult } from './fuzz.ts';
 
@@ -21,6 +22,22 @@ export function formatFuzz(r: FuzzResult): string {
   const width = Math.max(...r.coverage.map((c) => c.label.length));
   for (const c of r.coverage) lines.push(`  ${c.label.padEnd(width)}  ${c.count === 0 ? '-' : String(c.count)}`);
   lines.push(r.unreached.length === 0 ? '  everything was reached' : `  never reached (${r.unreached.length}): ${r.unreached.join(', ')}`);
+  const k = r.kernelCoverage;
+  if (k !== undefined) {
+    lines.push('', ...formatCoverageTable({ files: k.files, scenarios: [], missed: k.missed.map((m) => ({ scenario: m.batch, boot: 0, reason: m.reason })), tracefile: k.tracefile }, `${r.batches} fuzz VMs`));
+    const first = k.samples[0];
+    const last = k.samples[k.samples.length - 1];
+    if (first !== undefined && last !== undefined) {
+      lines.push(
+        `  over time: lines ${first.lines.hit} → ${last.lines.hit}, branches ${first.branches.hit} → ${last.branches.hit} (after the first round, at the end); ${k.corpus} programs kept for new coverage, ${k.mutants} mutants, ${k.mutantGains} of their VMs reached something new`,
+      );
+    }
+    if (k.beyond !== undefined) {
+      lines.push(`  beyond ${k.beyond.tracefile}: ${k.beyond.lines} lines and ${k.beyond.branches} branches it did not reach${k.beyond.lines === 0 ? '' : ':'}`);
+      for (const l of k.beyond.newLines.slice(0, 40)) lines.push(`    ${l}`);
+      if (k.beyond.newLines.length > 40) lines.push(`    … ${k.beyond.newLines.length - 40} more in fuzz.json`);
+    }
+  }
   for (const e of r.errors) lines.push(`error: ${e.batch}: ${e.outcome}: ${e.message}`);
   lines.push('');
   if (r.findings.length === 0) lines.push(`nothing found in ${r.programs} programs, ${r.kexecs} kexecs`);

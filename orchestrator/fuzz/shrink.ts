@@ -39,7 +39,9 @@ export async function shrinkProgram(ops: readonly TaggedOp[], failingOp: number 
   let tries = 0;
   const out = () => Date.now() > opts.deadline || opts.signal?.aborted === true;
   /** The first candidate (in order) that fails the same way, trimmed; tried `jobs` at a time. */
-  const first = async (cands: TaggedOp[][]): Promise<TaggedOp[] | undefined> => {
+  const first = async (all: TaggedOp[][]): Promise<TaggedOp[] | undefined> => {
+    // A candidate the model makes no step of (every op left meaningless) has nothing to run.
+    const cands = all.filter((c) => realize(c, opts.memoryMiB).length > 0);
     for (let i = 0; i < cands.length && !out(); i += opts.jobs) {
       const group = cands.slice(i, i + opts.jobs);
       const results = await opts.test(group);

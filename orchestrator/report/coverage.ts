@@ -15,10 +15,10 @@ export const HTML_DIR = 'coverage-html';
 const cell = (r: Ratio) => `${`${r.hit}/${r.found}`.padStart(9)} ${percent(r).padStart(6)}`;
 
 /** The console table; the last row is the total. */
-export function formatCoverageTable(c: Pick<RunCoverage, 'files' | 'scenarios' | 'missed' | 'tracefile'>): string[] {
+export function formatCoverageTable(c: Pick<RunCoverage, 'files' | 'scenarios' | 'missed' | 'tracefile'>, by?: string): string[] {
   const width = Math.max(4, ...c.files.map((f) => f.file.length));
   const out = [
-    `coverage of the live-update code by ${c.scenarios.length} scenario${c.scenarios.length === 1 ? '' : 's'} (hit/found):`,
+    `coverage of the live-update code by ${by ?? `${c.scenarios.length} scenario${c.scenarios.length === 1 ? '' : 's'}`} (hit/found):`,
     `  ${'file'.padEnd(width)}  ${'lines'.padStart(16)}  ${'branches'.padStart(16)}  ${'functions'.padStart(16)}`,
   ];
   for (const f of c.files) out.push(`  ${f.file.padEnd(width)}  ${cell(f.lines)}  ${cell(f.branches)}  ${cell(f.functions)}`);

@@ -47,3 +47,41 @@ describe('handover fuzz on the default kernel', () => {
     expect(r.junit).toContain('<failure');
   });
 });
+
+// Issue 16 with 13: coverage-guided fuzzing on the coverage kernel (built by coverage.test.ts).
+// Two VMs one after the other: the first batch's programs reach new lines and are kept, so the
+// second batch's slots are mutants of them half the time (seed 2: slots chosen by the seed).
+describe('handover fuzz --coverage', () => {
+  const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'coverage', 'unreached-patch.info');
+
+  it('keeps the programs that reach new kernel lines, mutates them, and writes coverage.info and coverage over time', async () => {
+    const r = await fuzz('--coverage', '--programs', '8', '--coverage-against', FIXTURE);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const k = r.result.kernelCoverage;
+    expect(k?.tracefile).toBe(join(r.out, 'coverage.info'));
+    expect(k?.missed).toEqual([]);
+    expect(k?.samples).toHaveLength(2);
+    expect(k?.samples[1]?.lines.hit).toBeGreaterThanOrEqual(k?.samples[0]?.lines.hit ?? Infinity);
+    expect(k?.samples[0]?.lines.hit).toBeGreaterThan(0);
+    expect(k?.corpus).toBeGreaterThanOrEqual(4);
+    expect(k?.mutants).toBeGreaterThan(0);
+    const total = k?.files.find((f) => f.file === 'total');
+    expect(total?.lines.hit).toBe(k?.samples[1]?.lines.hit);
+    // Against memfd-round-trip's tracefile: the programs' error paths and sessions reach more.
+    expect(k?.beyond?.lines).toBeGreaterThan(0);
+    expect(k?.beyond?.newLines.every((l) => /^(kernel\/liveupdate\/|mm\/memfd_luo\.c:)/.test(l))).toBe(true);
+    expect(await readFile(join(r.out, 'coverage.info'), 'utf8')).toMatch(/^SF:mm\/memfd_luo\.c$/m);
+    expect(await readFile(join(r.out, 'batches', 'batch-0001.yaml'), 'utf8')).toMatch(/^# program \d is a mutant of batch-0000's \(/m);
+    expect(r.stdout).toMatch(/^coverage of the live-update code by 2 fuzz VMs \(hit\/found\):$/m);
+    expect(r.stdout).toMatch(/^ {2}beyond .*unreached-patch\.info: \d+ lines and \d+ branches it did not reach:$/m);
+  });
+
+  it('control: --coverage-against without --coverage, or naming no file, is a usage error before any VM', async () => {
+    const a = await handover(['fuzz', '--seed', '2', '--programs', '4', '--coverage-against', FIXTURE, '--no-status', '-o', await mkdtemp(join(tmpdir(), 'handover-fuzz-'))]);
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr).toContain('--coverage-against: needs --coverage');
+    const b = await handover(['fuzz', '--seed', '2', '--programs', '4', '--coverage', '--coverage-against', '/nonexistent/coverage.info', '--no-status', '-o', await mkdtemp(join(tmpdir(), 'handover-fuzz-'))]);
+    expect(b.exitCode).toBe(2);
+    expect(b.stderr).toContain('--coverage-against /nonexistent/coverage.info: no such file');
+  });
+});

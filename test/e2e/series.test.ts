@@ -64,4 +64,21 @@ describe('handover series on the default tree', () => {
     expect(r.stdout).toContain('rejected hunk: @@ -337,7 +338,7 @@ static int luo_open(');
     expect(r.stdout).toContain('first bad patch: 1 "liveupdate: make deserialization checks explicit" (apply-failed)');
   });
+
+  // Issue 16: a patch touching a path the suite cannot reach. Its first hunk is in the branch
+  // where kho_restore_folio() fails on a retrieve (no scenario can make it fail), its second a
+  // line every memfd retrieve runs: --coverage lists the first, not the second, in the table,
+  // series.json and JUnit. Costs the coverage build of the scratch tree (ccache shares the
+  // coverage e2e test's objects) and one incremental build.
+  it('--coverage lists the changed line no scenario executed, with file:line, and not the one memfd-round-trip runs', async () => {
+    const out = join(dir, 'unreached');
+    const r = await handover(['series', join(FIXTURES, 'unreached'), '--coverage', '--scenarios', 'memfd-round-trip', '--output', out]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const result = JSON.parse(await readFile(join(out, 'series.json'), 'utf8')) as SeriesResult;
+    expect(result.patches.map((p) => p.outcome)).toEqual(['good']);
+    expect(result.patches[0]?.coverage).toEqual({ changed: 3, executable: 2, unreached: ['mm/memfd_luo.c:440'] });
+    expect(r.stdout).toMatch(/^1 +mm: memfd_luo: name the folio that fails to restore .* 1\/1 passed +1\/2 unreached +good$/m);
+    expect(r.stdout).toContain('1 changed line no scenario executed:\n    mm/memfd_luo.c:440\n');
+    expect(await readFile(join(out, 'junit.xml'), 'utf8')).toContain('no scenario executed:\nmm/memfd_luo.c:440');
+  });
 });

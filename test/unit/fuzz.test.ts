@@ -97,6 +97,25 @@ describe('the model', () => {
     });
   });
 
+  // Found by fuzz --coverage (a mutant resealed a memfd with holes): F_SEAL_EXEC on an
+  // executable memfd implies the write seals (mm/memfd.c memfd_add_seals), so its holes cannot be
+  // punched and a write is EPERM; on a MFD_NOEXEC_SEAL memfd (no exec bits) it widens nothing.
+  it('knows F_SEAL_EXEC on an executable memfd seals writes, and on a noexec one does not', () => {
+    const steps = realize(
+      ops(
+        { t: 'memfd', m: 'x', size: 3 * 4096, seed: 1, seals: ['exec'], holes: ['end'] },
+        { t: 'memfd', m: 'n', size: 3 * 4096, seed: 2, seals: ['exec'], holes: ['end'], noexec: true },
+        { t: 'mutate', m: 'x', op: 'write', offset: 0, data: 'abc' },
+        { t: 'mutate', m: 'n', op: 'write', offset: 0, data: 'abc' },
+      ),
+      MEM,
+    ).map((s) => s.step);
+    expect(steps[0]).toEqual({ memfd: { id: 'x', size: 3 * 4096, seed: 1, seals: ['exec'] } });
+    expect(steps[1]).toEqual({ memfd: { id: 'n', size: 3 * 4096, seed: 2, seals: ['exec'], holes: ['end'], noexec: true } });
+    expect(steps[2]).toEqual({ mutate_memfd: { id: 'x', op: 'write', offset: 0, data: 'abc' }, expect_error: 'EPERM' });
+    expect(steps[3]).toEqual({ mutate_memfd: { id: 'n', op: 'write', offset: 0, data: 'abc' } });
+  });
+
   it('leaves out ops that mean nothing in their state (shrinking removed what they needed)', () => {
     const steps = realize(
       ops({ t: 'preserve', s: 'gone', m: 'none', token: 1 }, { t: 'create', s: 'a' }, { t: 'kexec' }, { t: 'mutate', m: 'x', op: 'write', offset: 0, data: 'abc' }),
