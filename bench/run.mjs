@@ -2,7 +2,7 @@
 // Side-by-side figures on one tree, in one run: handover's kernel pipeline against the build part
 // of the upstream selftest (tools/testing/selftests/liveupdate/vmtest.sh), and handover's boot and
 // kexec times. Prints a table and writes bench/results/<date>.json.
-// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake|arm64|coverage [--repeat N] [--pairs N] [--before DIR]]
+// Usage: npm run bench [-- --only build|machine|scenarios|series|suite|suite-j2|matrix|flake|arm64|coverage|fuzz [--repeat N] [--pairs N] [--before DIR]]
 //   --before DIR: with machine, that checkout's boots alternately; with scenarios, its round trip too; with suite-j2, its suite.
 import { mkdtemp, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -341,6 +341,30 @@ async function benchCoverage(work) {
   };
 }
 
+// handover fuzz throughput (issue 13; not in the default sections): programs and kexecs per minute
+// of VM time at --jobs 1 and --jobs 2, the same seed and budget each (--duration D, default 2m),
+// findings not shrunk; with --coverage, the coverage-guided run on the gcov kernel too.
+async function benchFuzz(work) {
+  const duration = argValue('--duration') ?? '2m';
+  const kinds = [
+    ['--jobs 1', ['--jobs', '1']],
+    ['--jobs 2', ['--jobs', '2']],
+    ...(process.argv.includes('--coverage') ? [['--jobs 2 --coverage', ['--jobs', '2', '--coverage']]] : []),
+  ];
+  const out = {};
+  console.log(`\nfuzz (seed 1, --duration ${duration}, 4 programs per VM, no shrinking)`);
+  for (const [label, extra] of kinds) {
+    const dir = join(work, `fuzz-${label.replace(/\W+/g, '')}`);
+    const r = await execa('node', ['bin/handover.js', 'fuzz', '--seed', '1', '--duration', duration, '--no-shrink', '--accel', 'tcg', '--no-status', '-r', 'json', ...extra, '-o', dir], { stdin: 'ignore', reject: false });
+    const f = JSON.parse(await readFile(join(dir, 'fuzz.json'), 'utf8'));
+    const perMin = (n) => (n * 60_000) / f.durationMs;
+    const lines = f.kernelCoverage?.files?.find((x) => x.file === 'total')?.lines;
+    record(`fuzz ${label}`, f.durationMs / 1000, undefined, `exit ${r.exitCode}: ${f.programs} programs (${perMin(f.programs).toFixed(1)}/min), ${f.kexecs} kexecs (${perMin(f.kexecs).toFixed(1)}/min), ${f.batches} VMs, ${f.findings.length} findings, ${f.coverage.filter((c) => c.count > 0).length}/${f.coverage.length} labels${lines === undefined ? '' : `, kernel lines ${lines.hit}/${lines.found}`}`);
+    out[label] = { exitCode: r.exitCode, durationMs: f.durationMs, fuzzMs: f.fuzzMs, programs: f.programs, kexecs: f.kexecs, batches: f.batches, findings: f.findings.length, unreached: f.unreached, ...(lines === undefined ? {} : { kernelLines: lines }) };
+  }
+  return out;
+}
+
 // The memfd round trip across two kernels (handover matrix, default pair 7.2 <-> 7.3, both ways).
 async function benchMatrix(work) {
   const out = join(work, 'matrix');
@@ -438,10 +462,11 @@ try {
   const flake = only === 'flake' ? await benchFlake(work) : undefined;
   if (only === 'arm64') await benchArm64(work);
   const coverage = only === 'coverage' ? await benchCoverage(work) : undefined;
+  const fuzz = only === 'fuzz' ? await benchFuzz(work) : undefined;
   const out = join(import.meta.dirname, 'results');
   await mkdir(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees, ...(roundTrip === undefined ? {} : { roundTrip }), ...(flake === undefined ? {} : { flake }), ...(coverage === undefined ? {} : { coverage }) }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ rows, upstreamOk, suiteAgrees, ...(roundTrip === undefined ? {} : { roundTrip }), ...(flake === undefined ? {} : { flake }), ...(coverage === undefined ? {} : { coverage }), ...(fuzz === undefined ? {} : { fuzz }) }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
   await rm(work, { recursive: true, force: true });
 } catch (err) {

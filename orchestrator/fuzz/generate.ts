@@ -146,10 +146,11 @@ class Generator {
         hold: out.length > 0 ? 4 : 0,
         dupCreate: out.length > 0 ? 3 : 0,
         badCreate: 2,
-        raw: 3,
-        outgoingMisuse: out.length > 0 ? 3 : 0,
+        // The contract's rarer errors: weighted so a ten-minute run reaches each of them.
+        raw: 6,
+        outgoingMisuse: out.length > 0 ? 6 : 0,
         openDevice: 1,
-        kill: phase === 0 ? 0.6 : 0.3,
+        kill: phase === 0 ? 1 : 0.5,
       });
       this.setupAction(what, out, memfds, preserved);
     }
@@ -293,7 +294,7 @@ class Generator {
       for (let k = 0; k < follow; k++) {
         const what = r.weighted({
           fd: 4,
-          twice: 2,
+          twice: 3,
           finish: 3,
           finishReserved: 1,
           again: 2,
