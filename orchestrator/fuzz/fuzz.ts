@@ -122,8 +122,9 @@ export interface CoverageGain {
   tracefile: string;
   lines: number;
   branches: number;
-  /** The new lines, file:line, in file and line order. */
+  /** The new lines (file:line) and taken branches (file:line:bN), in file and line order. */
   newLines: string[];
+  newBranches: string[];
 }
 
 /** A kept program: its ops (of its slot's names), the batch it ran in, and what it reached first. */
@@ -375,7 +376,8 @@ async function pointsOf(tracefile: string, guided: boolean): Promise<Set<string>
 function gainOver(tracefile: string, base: ReadonlySet<string>, seen: ReadonlySet<string>): CoverageGain {
   const fresh = newPoints(base, seen);
   const newLines = fresh.filter((p) => !/:b\d+$/.test(p));
-  return { tracefile, lines: newLines.length, branches: fresh.length - newLines.length, newLines };
+  const newBranches = fresh.filter((p) => /:b\d+$/.test(p));
+  return { tracefile, lines: newLines.length, branches: newBranches.length, newLines, newBranches };
 }
 
 /** The shrunk program as a scenario file beside fuzz.json (written, not run again). */

@@ -33,9 +33,10 @@ export function formatFuzz(r: FuzzResult): string {
       );
     }
     if (k.beyond !== undefined) {
-      lines.push(`  beyond ${k.beyond.tracefile}: ${k.beyond.lines} lines and ${k.beyond.branches} branches it did not reach${k.beyond.lines === 0 ? '' : ':'}`);
-      for (const l of k.beyond.newLines.slice(0, 40)) lines.push(`    ${l}`);
-      if (k.beyond.newLines.length > 40) lines.push(`    … ${k.beyond.newLines.length - 40} more in fuzz.json`);
+      const all = [...k.beyond.newLines, ...k.beyond.newBranches];
+      lines.push(`  beyond ${k.beyond.tracefile}: ${k.beyond.lines} lines and ${k.beyond.branches} branches it did not reach${all.length === 0 ? '' : ':'}`);
+      for (const l of all.slice(0, 40)) lines.push(`    ${l}`);
+      if (all.length > 40) lines.push(`    … ${all.length - 40} more in fuzz.json`);
     }
   }
   for (const e of r.errors) lines.push(`error: ${e.batch}: ${e.outcome}: ${e.message}`);

@@ -165,7 +165,8 @@ export const CONTROLS: readonly Control[] = [
   { scenario: 'session-lifetimes', step: 19, control: 'the SCM_RIGHTS holder replaced by one that exec()s', variant: body(7, 'hold', (h) => ({ ...h, mode: 'exec' as const })), reason: lost('passed') },
   { scenario: 'session-lifetimes', step: 20, control: 'the exec()ing holder replaced by a forked one that keeps the fd', variant: body(11, 'hold', (h) => ({ ...h, mode: 'fork' as const })), reason: arrived('execd'), sample: true },
   { scenario: 'session-lifetimes', step: 21, control: 'write_memfd kept before the kexec', variant: tamperBefore(17, 'kept'), reason: mismatch('kept') },
-  { scenario: 'session-lifetimes', step: 22, control: 'partial retrieved without FINISH: token 2 is still there', variant: body(21, 'retrieve', (r) => ({ ...r, finish: false })), reason: succeeded('ENOENT', 'RETRIEVE_FD') },
+  { scenario: 'session-lifetimes', step: 22, control: 'the token asked is one the session has (1)', variant: body(22, 'agent', (a) => ({ ...a, token: 1 })), reason: succeeded('ENOENT', 'RETRIEVE_FD') },
+  { scenario: 'session-lifetimes', step: 24, control: 'the FINISH removed: token 2 is still there', variant: remove(23), reason: succeeded('ENOENT', 'RETRIEVE_FD') },
 
   // no-leaks: each bound made to see memory held (preserved and not retrieved, not finished, not closed) or none.
   { scenario: 'no-leaks', step: 12, control: 'the first kexec through kexec_load', variant: legacyKexec(12), reason: noHandover(2) },
