@@ -191,7 +191,10 @@ class RunningVm implements Vm {
     const serialClosed = new Promise<void>((resolve) => qemu.serial.once('close', () => resolve()));
     this.#exited = qemu.exited.then(async (e) => {
       // Take every console byte QEMU wrote before it went, then tell pending waits why it ended.
-      await Promise.race([serialClosed, new Promise((r) => setTimeout(r, 1000))]);
+      // The timer is cleared, not left pending: it kept every handover process alive 1 s after its work.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([serialClosed, new Promise((r) => (grace = setTimeout(r, 1000)))]);
+      clearTimeout(grace);
       qemu.serial.destroy();
       await watcher.end(endOf(e, watcher));
       qemu.qmp.close();

@@ -38,9 +38,9 @@ async function plantedTree(patch: string): Promise<string> {
 }
 
 const PLANTED = [
-  { patch: 'wrong-errno.patch', what: 'a duplicate token is EBUSY instead of EEXIST', signature: /EEXIST|EBUSY/ },
-  { patch: 'lost-file.patch', what: 'the second file of a session is lost on deserialize', signature: /retrieve|ENOENT|token/i },
-  { patch: 'seal-dropped.patch', what: 'F_SEAL_GROW is not restored on retrieve', signature: /seal/i },
+  { patch: 'wrong-errno.patch', what: 'a duplicate token is EBUSY instead of EEXIST', signature: /^test-failed: preserve: expected EEXIST from PRESERVE_FD, got EBUSY/ },
+  { patch: 'lost-file.patch', what: 'the second file of a session is lost on deserialize', signature: /^test-failed: retrieve: .*RETRIEVE_FD → ENOENT/ },
+  { patch: 'seal-dropped.patch', what: 'F_SEAL_GROW is not restored on retrieve', signature: /^test-failed: retrieve: .*came back different: seals: preserved \[[^\]]*grow[^\]]*\], retrieved \[/ },
 ];
 
 describe.skipIf(!full)('handover fuzz finds planted bugs', () => {
