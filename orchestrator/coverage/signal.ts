@@ -12,8 +12,8 @@ export interface CoveragePoints {
   coverable: Set<string>;
 }
 
-/** The points of a coverage (every test section summed); branches too unless `branches: false`. */
-export function coveragePoints(cov: Coverage, opts: { branches?: boolean } = {}): CoveragePoints {
+/** The points of a coverage (every test section summed): its lines and its branches. */
+export function coveragePoints(cov: Coverage): CoveragePoints {
   const covered = new Set<string>();
   const coverable = new Set<string>();
   for (const [file, f] of cov) {
@@ -22,7 +22,6 @@ export function coveragePoints(cov: Coverage, opts: { branches?: boolean } = {})
       coverable.add(p);
       if (n > 0) covered.add(p);
     }
-    if (opts.branches === false) continue;
     for (const [line, bs] of f.branches) {
       bs.forEach((n, i) => {
         const p = `${file}:${line}:b${i}`;

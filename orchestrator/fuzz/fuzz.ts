@@ -127,11 +127,10 @@ export interface CoverageGain {
   newBranches: string[];
 }
 
-/** A kept program: its ops (of its slot's names), the batch it ran in, and what it reached first. */
+/** A kept program: its ops (of its slot's names) and the batch it ran in. */
 export interface CorpusEntry {
   ops: Op[];
   batch: string;
-  gain: number;
 }
 
 /** How program slot k of a batch came to be: fresh from its seed, or a mutant of a kept program. */
@@ -181,7 +180,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const guided = opts.coverage === true;
   const kernel = guided ? { ...opts.kernel, profiles: [...new Set([...(opts.kernel?.profiles ?? []), COVERAGE_PROFILE])] } : opts.kernel;
   const exec: ExecOptions = { ...opts, memoryMiB, ...(kernel === undefined ? {} : { kernel }) };
-  const against = opts.coverageAgainst === undefined ? undefined : await pointsOf(opts.coverageAgainst, guided);
+  const against = opts.coverageAgainst === undefined ? undefined : { tracefile: opts.coverageAgainst, covered: await pointsOf(opts.coverageAgainst, guided) };
   const corpus = new Map<number, CorpusEntry[]>();
   const seen = new Set<string>();
   const coverable = new Set<string>();
@@ -256,7 +255,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   if (guided) {
     await writeFile(kcov.tracefile, toLcov([{ test: 'fuzz', coverage: summed }]));
     kcov.files = summarize(summed);
-    if (opts.coverageAgainst !== undefined && against !== undefined) kcov.beyond = gainOver(opts.coverageAgainst, against, seen);
+    if (against !== undefined) kcov.beyond = gainOver(against, seen);
     result.kernelCoverage = kcov;
   }
   return result;
@@ -280,7 +279,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     const progs = origins.get(e.candidate.name) ?? [];
     if (progs.some((p) => p.from !== undefined)) kcov.mutantGains++;
     progs.forEach((p, k) => {
-      corpus.set(k, [...(corpus.get(k) ?? []), { ops: p.ops, batch: e.candidate.name, gain: fresh.length }]);
+      corpus.set(k, [...(corpus.get(k) ?? []), { ops: p.ops, batch: e.candidate.name }]);
       kcov.corpus++;
     });
   }
@@ -373,11 +372,11 @@ async function pointsOf(tracefile: string, guided: boolean): Promise<Set<string>
 }
 
 /** What `seen` reached that the tracefile did not (lines, taken branches). */
-function gainOver(tracefile: string, base: ReadonlySet<string>, seen: ReadonlySet<string>): CoverageGain {
-  const fresh = newPoints(base, seen);
+function gainOver(base: { tracefile: string; covered: ReadonlySet<string> }, seen: ReadonlySet<string>): CoverageGain {
+  const fresh = newPoints(base.covered, seen);
   const newLines = fresh.filter((p) => !/:b\d+$/.test(p));
   const newBranches = fresh.filter((p) => /:b\d+$/.test(p));
-  return { tracefile, lines: newLines.length, branches: newBranches.length, newLines, newBranches };
+  return { tracefile: base.tracefile, lines: newLines.length, branches: newBranches.length, newLines, newBranches };
 }
 
 /** The shrunk program as a scenario file beside fuzz.json (written, not run again). */

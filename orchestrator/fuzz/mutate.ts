@@ -39,12 +39,18 @@ export function mutateProgram(ops: readonly Op[], seed: number, opts: MutateOpti
 function apply(m: Mutation, ops: Op[], r: Prng, opts: MutateOptions): Op[] | undefined {
   const at = (pred: (o: Op) => boolean) => ops.map((o, i) => (pred(o) ? i : -1)).filter((i) => i >= 0);
   const edit = (i: number, o: Op) => ops.map((x, j) => (j === i ? o : x));
+  /** A memfd op picked at random, with its index; undefined when the program has none. */
+  const memfd = (): [number, Extract<Op, { t: 'memfd' }>] | undefined => {
+    const memfds = at((o) => o.t === 'memfd');
+    if (memfds.length === 0) return undefined;
+    const i = r.pick(memfds);
+    return [i, ops[i] as Extract<Op, { t: 'memfd' }>];
+  };
   switch (m) {
     case 'resize': {
-      const memfds = at((o) => o.t === 'memfd');
-      if (memfds.length === 0) return undefined;
-      const i = r.pick(memfds);
-      const o = ops[i] as Extract<Op, { t: 'memfd' }>;
+      const picked = memfd();
+      if (picked === undefined) return undefined;
+      const [i, o] = picked;
       const size = r.pick(EDGE_SIZES);
       if (bytesOf(ops, opts.memoryMiB) - bytesOf([o], opts.memoryMiB) + size > opts.maxBytes) return undefined;
       const next: MemfdAttrs & { t: 'memfd'; m: string } = { ...o, size };
@@ -54,10 +60,9 @@ function apply(m: Mutation, ops: Op[], r: Prng, opts: MutateOptions): Op[] | und
       return edit(i, next);
     }
     case 'reseal': {
-      const memfds = at((o) => o.t === 'memfd');
-      if (memfds.length === 0) return undefined;
-      const i = r.pick(memfds);
-      const o = ops[i] as Extract<Op, { t: 'memfd' }>;
+      const picked = memfd();
+      if (picked === undefined) return undefined;
+      const [i, o] = picked;
       const seal = r.pick(SEALS);
       const has = new Set(o.seals ?? []);
       if (has.has(seal)) has.delete(seal);
@@ -67,10 +72,9 @@ function apply(m: Mutation, ops: Op[], r: Prng, opts: MutateOptions): Op[] | und
       return edit(i, next);
     }
     case 'reposition': {
-      const memfds = at((o) => o.t === 'memfd');
-      if (memfds.length === 0) return undefined;
-      const i = r.pick(memfds);
-      const o = ops[i] as Extract<Op, { t: 'memfd' }>;
+      const picked = memfd();
+      if (picked === undefined) return undefined;
+      const [i, o] = picked;
       const size = bytesOf([o], opts.memoryMiB);
       return edit(i, { ...o, pos: r.pick([0, 1, Math.max(0, size - 1), size, r.int(0, size)]) });
     }

@@ -68,7 +68,7 @@ describe('batches with a corpus', () => {
     expect(batchPrograms(3, 0, 4, MEM).map((p) => mergePrograms([p.ops]))).toEqual(Array.from({ length: 4 }, (_, k) => mergePrograms([generateProgram(programSeed(3, k), k, { memoryMiB: MEM, maxBytes: Math.floor((160 << 20) / 4) })])));
     expect(mergePrograms(batchPrograms(3, 2, 4, MEM).map((p) => p.ops))).toEqual(batchOps(3, 2, 4, MEM));
     const corpus = new Map<number, CorpusEntry[]>();
-    for (let k = 0; k < 4; k++) corpus.set(k, [{ ops: generateProgram(programSeed(5, k), k, { memoryMiB: MEM, maxBytes: 40 << 20 }), batch: 'batch-0000', gain: 10 }]);
+    for (let k = 0; k < 4; k++) corpus.set(k, [{ ops: generateProgram(programSeed(5, k), k, { memoryMiB: MEM, maxBytes: 40 << 20 }), batch: 'batch-0000' }]);
     const batches = Array.from({ length: 10 }, (_, b) => batchPrograms(3, b + 1, 4, MEM, corpus));
     const mutants = batches.flat().filter((p) => p.from !== undefined);
     expect(mutants.length).toBeGreaterThan(5);
