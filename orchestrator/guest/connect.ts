@@ -75,7 +75,9 @@ export class SshNotReadyError extends HandoverError {
 /** TCP-connect and wait for the server's first bytes (its SSH banner), which are pushed back unread. */
 export function openWithBanner(port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host: '127.0.0.1', port });
+    // No Nagle: ssh2 writes a packet in pieces, and on loopback the piece held back waits for
+    // the host kernel's delayed ACK (40 ms). Measured: an agent request 48 ms → 2 ms, an exec 110 → 14 ms.
+    const sock = tcpConnect({ host: '127.0.0.1', port, noDelay: true });
     let settled = false;
     const fail = (message: string, level: string, timeout?: 'banner'): void => {
       if (settled) return;
