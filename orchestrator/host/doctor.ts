@@ -46,6 +46,7 @@ const REQUIREMENTS: Requirement[] = [
   { name: 'flex', package: 'flex', required: true, probe: onPath('flex') },
   { name: 'bison', package: 'bison', required: true, probe: onPath('bison') },
   { name: 'bc', package: 'bc', required: true, probe: onPath('bc') },
+  { name: 'lz4 (x86_64 kernel image)', package: 'lz4', required: true, probe: onPath('lz4') },
   { name: 'libelf headers', package: 'libelf-dev', required: true, probe: file('/usr/include/gelf.h') },
   { name: 'openssl headers', package: 'libssl-dev', required: true, probe: file('/usr/include/openssl/ssl.h') },
   { name: 'rsync (headers_install)', package: 'rsync', required: true, probe: onPath('rsync') },

@@ -8,6 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HandoverError } from '../errors.ts';
+import { AGENT_COMMAND } from '../guest/agent.ts';
 import type { ExecResult } from '../guest/guest.ts';
 
 export const DEBUGFS_ROOT = '/sys/kernel/debug';
@@ -67,39 +68,15 @@ export interface KhoSnapshot {
   readonly dump: KhoDump;
 }
 
-// $1 = debugfs root. One record per file: "@@file <statsize> <path>", base64 lines, then
-// "@@end" or "@@error <status> <stderr>". Paths come from the kernel (sub-node names), no newlines.
-// "@@nokho" only when kho/ does not exist: a kho/ that cannot be entered or listed fails the
-// script (exit 1, the error on stderr), never reads as an empty tree.
-const DUMP_SCRIPT = `
-root="$1"
-if awk -v r="$root" '$2 == r && $3 == "debugfs" { found = 1 } END { exit !found }' /proc/mounts; then
-	echo "@@debugfs mounted"
-else
-	echo "@@debugfs absent"
-fi
-[ -e "$root/kho" ] || { echo "@@nokho"; exit 0; }
-cd "$root/kho" || exit 1
-echo "@@kho"
-err=$(mktemp) list=$(mktemp)
-trap 'rm -f "$err" "$list"' EXIT
-find . -mindepth 1 -type d >"$list" || exit 1
-sort "$list" | while IFS= read -r d; do printf '@@dir %s\\n' "\${d#./}"; done
-find . -type f >"$list" || exit 1
-sort "$list" | while IFS= read -r f; do
-	printf '@@file %s %s\\n' "$(stat -c %s "$f")" "\${f#./}"
-	if base64 "$f" 2>"$err"; then
-		echo "@@end"
-	else
-		printf '@@error %s %s\\n' "$?" "$(tr '\\n' ' ' <"$err")"
-	fi
-done
-`;
-
+// The guest agent's `kho-dump ROOT` (rootfs/agent/khodump.c): one record per file, "@@file
+// <statsize> <path>", base64 lines, then "@@end" or "@@error <status> <message>". Paths come from
+// the kernel (sub-node names), no newlines. "@@nokho" only when kho/ does not exist: a kho/ that
+// cannot be entered or listed fails the command (exit 1, the error on stderr), never reads as an
+// empty tree. One process: a shell script of find, sort, stat and base64 took ~0.3 s under TCG.
 /** Dumps `<root>/kho` from the guest: one exec, every file read to EOF. */
 export async function dumpKhoDebugfs(guest: GuestExec, opts: { root?: string; timeoutMs?: number } = {}): Promise<KhoDump> {
   const root = opts.root ?? DEBUGFS_ROOT;
-  const r = await guest.exec(['sh', '-c', DUMP_SCRIPT, 'sh', root], { timeoutMs: opts.timeoutMs ?? 30_000 });
+  const r = await guest.exec([AGENT_COMMAND, 'kho-dump', root], { timeoutMs: opts.timeoutMs ?? 30_000 });
   if (r.truncated) throw new HandoverError('step-failed', `reading ${root}/kho: the output exceeded the exec's cap (not a KHO tree?)`);
   if (r.exitCode !== 0) {
     throw new HandoverError('step-failed', `reading ${root}/kho in the guest failed (exit ${String(r.exitCode ?? r.signal)})`, {

@@ -134,7 +134,7 @@ export async function bootVm(options: BootVmOptions): Promise<Vm> {
       name,
       kernel: options.kernel,
       initrd: options.initrd,
-      append: [options.append ?? defaultAppend(machine), options.extraAppend ?? ''].join(' ').trim(),
+      append: [options.append ?? defaultAppend(machine), accel.accel === 'tcg' ? machine.tcgAppend : '', options.extraAppend ?? ''].filter((a) => a !== '').join(' '),
       memoryMiB: options.memoryMiB ?? 1024,
       cpus: options.cpus ?? 1,
       accelArgs: accel.qemuArgs,

@@ -76,6 +76,9 @@ describe('the arm64 machine', () => {
     expect(after(x86, '-machine')).toEqual(['q35']);
     expect(after(x86, '-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci']);
     expect(defaultAppend(X86_64_MACHINE)).toBe('console=ttyS0 panic=-1');
+    // TCG has no TSC-deadline timer: the 100 ms local APIC timer calibration is skipped.
+    expect(X86_64_MACHINE.tcgAppend).toBe('noapictimer');
+    expect(ARM64_MACHINE.tcgAppend).toBe('');
     expect(machineArch('arm64')).toBe(ARM64_MACHINE);
   });
 

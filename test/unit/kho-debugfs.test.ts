@@ -11,7 +11,7 @@ import { crossCheck, interpretKho, parseKhoRoot } from '../../orchestrator/kho/s
 const FIX = resolve(import.meta.dirname, '../fixtures/kho');
 const load = (name: string): ReturnType<typeof loadKhoDump> => loadKhoDump(join(FIX, name));
 
-describe('the dump script’s output', () => {
+describe('the output of the agent’s kho-dump', () => {
   it('parses to exactly the files saved from the same boot', async () => {
     const text = await readFile(join(FIX, 'dump-kexec1.txt'), 'utf8');
     const parsed = parseKhoDump(text);
