@@ -93,6 +93,7 @@ void jw_seals(struct jw *w, const char *key, unsigned int seals);
 int cmd_serve(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_kho_dump(int argc, char **argv);
+int cmd_kho_caps(int argc, char **argv);
 
 /* ---- for ops in their own files (refusals.c, mutate.c): the daemon's tables and failures ---- */
 

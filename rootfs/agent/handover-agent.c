@@ -288,6 +288,7 @@ static const struct subcommand subcommands[] = {
 	{ "caps", cmd_caps, "KHO/LUO capabilities: device, uapi ioctls, debugfs, cmdline [--no-open]" },
 	{ "serve", cmd_serve, "start the daemon holding /dev/liveupdate and its sessions" },
 	{ "ctl", cmd_ctl, "send JSON requests (arguments, or lines on stdin) to the daemon" },
+	{ "kho-caps", cmd_kho_caps, "what the kernel offers of KHO/LUO, key=value, blobs in base64 [ROOT]" },
 	{ "kho-dump", cmd_kho_dump, "the KHO debugfs tree, every file in base64 [ROOT, default /sys/kernel/debug]" },
 	{ "version", cmd_version, "print the agent version" },
 };

@@ -14,6 +14,7 @@
  *
  * A kho/ that cannot be entered or listed fails (exit 1, the reason on stderr): it never reads
  * as an empty tree. Paths come from the kernel (sub-node names); they hold no newlines.
+ * `kho-caps ROOT` (below) is the capability probe, also one process.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -101,8 +103,11 @@ static int walk(const char *rel, struct paths *dirs, struct paths *files)
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Base64 of the whole file, 76 columns; 0, or the errno of the open or read that failed. */
-static int dump_file(const char *path)
+/*
+ * Base64 of the whole file, in lines of 76 columns (wrap) or as one run without newlines; what
+ * was read before a failed read is still written. 0, or the errno of the open or read that failed.
+ */
+static int dump_file(const char *path, int wrap)
 {
 	unsigned char in[57 * 64];
 	size_t have = 0;
@@ -142,7 +147,9 @@ static int dump_file(const char *path)
 				line[o++] = j + 2 < n ? B64[v & 63] : '=';
 			}
 			line[o] = 0;
-			puts(line);
+			fputs(line, stdout);
+			if (wrap)
+				putchar('\n');
 		}
 		memmove(in, in + i, have - (i < have ? i : have));
 		have = i < have ? have - i : 0;
@@ -151,6 +158,64 @@ static int dump_file(const char *path)
 	}
 	close(fd);
 	return 0;
+}
+
+/* ROOT/kho/<rel> passes stat's test: 'd' directory, 'f' regular file, 'e' exists (symlinks followed). */
+static int has(const char *root, const char *rel, char test)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/kho%s%s", root, *rel ? "/" : "", rel);
+	if (stat(path, &st) < 0)
+		return 0;
+	return test == 'd' ? S_ISDIR(st.st_mode) : test == 'f' ? S_ISREG(st.st_mode) : 1;
+}
+
+/* The names in ROOT/kho/<rel>, sorted, each followed by a space (ls | tr '\n' ' '). */
+static void names(const char *root, const char *rel)
+{
+	char path[4096];
+	struct paths p = { 0 };
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/kho/%s", root, rel);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && push(&p, e->d_name) < 0)
+			break;
+	closedir(d);
+	qsort(p.v, p.n, sizeof(*p.v), by_name);
+	for (size_t i = 0; i < p.n; i++)
+		printf("%s ", p.v[i]);
+}
+
+/* A regular file's bytes in base64 on one line, or nothing. */
+static void blob(const char *root, const char *rel)
+{
+	char path[4096];
+
+	if (!has(root, rel, 'f'))
+		return;
+	snprintf(path, sizeof(path), "%s/kho/%s", root, rel);
+	dump_file(path, 0);
+}
+
+/* The first line of a text file, without its newline. */
+static void first_line(const char *path)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "re");
+
+	if (f && fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = 0;
+		fputs(buf, stdout);
+	}
+	if (f)
+		fclose(f);
 }
 
 static int debugfs_mounted(const char *root)
@@ -195,11 +260,59 @@ int cmd_kho_dump(int argc, char **argv)
 		int e;
 
 		printf("@@file %lld %s\n", lstat(files.v[i], &st) == 0 ? (long long)st.st_size : -1LL, files.v[i]);
-		e = dump_file(files.v[i]);
+		e = dump_file(files.v[i], 1);
 		if (e)
 			printf("@@error 1 kho-dump: %s: %s\n", files.v[i], strerror(e));
 		else
 			puts("@@end");
 	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * `kho-caps ROOT`: what the running kernel offers of KHO and LUO, for parseCapabilityProbe
+ * (orchestrator/kho/caps.ts), as key=value lines; the blobs are small (a root FDT of a page at
+ * most, LUO's 32 bytes), so they come whole in base64. One process instead of a script of ~20.
+ */
+int cmd_kho_caps(int argc, char **argv)
+{
+	const char *root = argc >= 1 ? argv[0] : "/sys/kernel/debug";
+	struct utsname u;
+	struct stat st;
+	FILE *fs;
+	char line[256];
+
+	printf("release=%s\n", uname(&u) == 0 ? u.release : "");
+	fputs("cmdline=", stdout);
+	first_line("/proc/cmdline");
+	printf("\ndebugfs=%d\n", debugfs_mounted(root));
+	printf("kho_dir=%d\n", has(root, "", 'd'));
+	printf("out_fdt=%d\n", has(root, "out/fdt", 'f'));
+	printf("in_fdt=%d\n", has(root, "in/fdt", 'f'));
+	printf("finalize=%d\n", has(root, "out/finalize", 'e'));
+	printf("liveupdate_dev=%d\n", stat("/dev/liveupdate", &st) == 0 && S_ISCHR(st.st_mode));
+	fputs("out_subtrees=", stdout);
+	names(root, "out/sub_fdts");
+	fputs("\nin_subtrees=", stdout);
+	names(root, "in/sub_fdts");
+	fputs("\nout_luo=", stdout);
+	blob(root, "out/sub_fdts/LUO");
+	fputs("\nin_luo=", stdout);
+	blob(root, "in/sub_fdts/LUO");
+	fputs("\nout_fdt_b64=", stdout);
+	blob(root, "out/fdt");
+	fputs("\nin_fdt_b64=", stdout);
+	blob(root, "in/fdt");
+	fputs("\nfilesystems=", stdout);
+	fs = fopen("/proc/filesystems", "re");
+	while (fs && fgets(line, sizeof(line), fs)) {
+		char *last = strrchr(line, '\t');
+
+		line[strcspn(line, "\n")] = 0;
+		printf("%s ", last ? last + 1 : line);
+	}
+	if (fs)
+		fclose(fs);
+	putchar('\n');
 	return fflush(stdout) == 0 ? 0 : 1;
 }
