@@ -20,8 +20,6 @@ export interface BuildTree {
   outDir: string;
   /** What the sync did, for the build log. */
   synced: { linked: number; removed: number; seconds: number };
-  /** The output dir a new profile's was copied from, so make rebuilds only what its config changes. */
-  seededFrom?: string;
 }
 
 /** One copy per source location (not per content: a moving tree syncs only what changed). */
@@ -37,34 +35,9 @@ export async function prepareBuildTree(root: string, sourceDir: string, profiles
   const started = Date.now();
   const srcDir = join(root, 'src');
   const synced = await syncTree(sourceDir, srcDir);
-  const defaultDir = join(srcDir, `${OUT_PREFIX}default`);
-  const outDir = profiles === '' ? defaultDir : join(srcDir, `${OUT_PREFIX}${profiles}`);
-  const seededFrom = await seedOutputDir(outDir, defaultDir);
+  const outDir = join(srcDir, `${OUT_PREFIX}${profiles === '' ? 'default' : profiles}`);
   await mkdir(outDir, { recursive: true });
-  return { srcDir, outDir, synced: { ...synced, seconds: (Date.now() - started) / 1000 }, ...(seededFrom === undefined ? {} : { seededFrom }) };
-}
-
-/**
- * A profile's first build starts from a copy of the default profile's output dir, when that one
- * has been built: Kbuild's fixdep rebuilds only the objects that use a symbol the profile changes
- * (coverage: the gcov-instrumented files and a few dozen more, ~1 min instead of ~6 cold), and
- * every object whose command line differs (KASAN's flags: all of them, as a clean build would).
- * ccache cannot do this: autoconf.h, in every compile, differs between profiles.
- */
-async function seedOutputDir(outDir: string, defaultDir: string): Promise<string | undefined> {
-  if (outDir === defaultDir) return undefined;
-  const exists = (p: string) => stat(p).then(() => true, () => false);
-  if ((await exists(outDir)) || !(await exists(join(defaultDir, 'vmlinux')))) return undefined;
-  const partial = `${outDir}.seeding-${process.pid}`;
-  await rm(partial, { recursive: true, force: true });
-  const r = await execa('cp', ['-a', '--reflink=auto', defaultDir, partial], { stdin: 'ignore', reject: false });
-  if (r.exitCode !== 0) {
-    await rm(partial, { recursive: true, force: true });
-    return undefined; // a clean build of the profile instead
-  }
-  await rm(join(partial, 'handover-failed-build.log'), { force: true });
-  await rename(partial, outDir);
-  return defaultDir;
+  return { srcDir, outDir, synced: { ...synced, seconds: (Date.now() - started) / 1000 } };
 }
 
 interface Entry {

@@ -70,11 +70,8 @@ export interface KernelMetadata {
   make: { jobs: number; outputDir: string; commands: string[] };
   /** The compilations of this build and how many ccache served (absent without ccache). */
   ccache?: CcacheStats;
-  /**
-   * The hard-linked copy make ran in, and what syncing it changed (linked -1: a fresh copy);
-   * seededFrom: the output dir this profile's first build was copied from (build-tree.ts).
-   */
-  tree?: { dir: string; linked: number; removed: number; seconds: number; seededFrom?: string };
+  /** The hard-linked copy make ran in, and what syncing it changed (linked -1: a fresh copy). */
+  tree?: { dir: string; linked: number; removed: number; seconds: number };
   timings: { fetchSeconds: number; configureSeconds: number; buildSeconds: number; headersSeconds: number; totalSeconds: number };
   reproducer: string;
   builtAt: string;
@@ -152,7 +149,6 @@ export async function buildKernel(req: KernelBuildRequest = {}): Promise<KernelB
     if (raced !== undefined) return { ...raced, cacheHit: true, seconds: (Date.now() - started) / 1000 };
     progress.phase('sync');
     const tree = await prepareBuildTree(root, source.dir, profiles);
-    if (tree.seededFrom !== undefined) progress.info(`profile ${profiles}: starting from a copy of ${basename(tree.seededFrom)} (make rebuilds what the profile changes)`);
     return await buildFresh({ req, arch, progress, source, merged, toolchain, key, tree, outDir: tree.outDir, finalDir, started, specText, makeVars });
   } finally {
     await unlock();
@@ -275,7 +271,7 @@ async function buildFresh(ctx: BuildContext): Promise<KernelBuild> {
       toolchain: ctx.toolchain,
       make: { jobs, outputDir: outDir, commands },
       ...(ccache === undefined ? {} : { ccache }),
-      tree: { dir: ctx.tree.srcDir, ...ctx.tree.synced, ...(ctx.tree.seededFrom === undefined ? {} : { seededFrom: ctx.tree.seededFrom }) },
+      tree: { dir: ctx.tree.srcDir, ...ctx.tree.synced },
       timings: {
         fetchSeconds: source.fetchSeconds,
         configureSeconds,

@@ -61,34 +61,6 @@ describe('the build tree: a hard-linked copy with the output dir inside', () => 
   });
 });
 
-describe('a profile\'s first build starts from the default profile\'s output', () => {
-  it('copies a built default dir (not linked: make rewrites objects in place), and only then', async () => {
-    const src = join(work, 'seed-src');
-    const root = join(work, 'seed-root');
-    await mkdir(src, { recursive: true });
-    await writeFile(join(src, 'Makefile'), 'all:\n');
-    const plain = await prepareBuildTree(root, src, '');
-    expect(plain.seededFrom).toBeUndefined();
-    // Not built yet (no vmlinux): a profile starts clean.
-    const early = await prepareBuildTree(root, src, 'early');
-    expect(early.seededFrom).toBeUndefined();
-    await writeFile(join(plain.outDir, 'vmlinux'), 'elf');
-    await writeFile(join(plain.outDir, '.config'), 'CONFIG_A=y\n');
-    await writeFile(join(plain.outDir, 'handover-failed-build.log'), 'old failure');
-    const debug = await prepareBuildTree(root, src, 'debug');
-    expect(debug.seededFrom).toBe(plain.outDir);
-    expect(await readFile(join(debug.outDir, '.config'), 'utf8')).toBe('CONFIG_A=y\n');
-    expect(await ino(join(debug.outDir, 'vmlinux'))).not.toBe(await ino(join(plain.outDir, 'vmlinux')));
-    await expect(stat(join(debug.outDir, 'handover-failed-build.log'))).rejects.toThrow();
-    // Its own dir from then on: never seeded again, whatever the default dir holds.
-    await writeFile(join(debug.outDir, '.config'), 'CONFIG_A=y\nCONFIG_DEBUG=y\n');
-    const again = await prepareBuildTree(root, src, 'debug');
-    expect(again.seededFrom).toBeUndefined();
-    expect(await readFile(join(again.outDir, '.config'), 'utf8')).toContain('CONFIG_DEBUG=y');
-    expect((await prepareBuildTree(root, src, 'early')).seededFrom).toBeUndefined();
-  });
-});
-
 describe("ccache's per-build stats log", () => {
   it('counts hits (direct and preprocessed) and misses, not the calls it cannot cache', () => {
     const log = [
