@@ -217,7 +217,10 @@ export class Agent {
     const exitCode = transport !== undefined ? 2 : replies.every((l) => l.startsWith('{"ok":true')) ? 0 : 1;
     this.onExchange?.({ requests: sent, replies, exitCode, durationMs });
     if (transport !== undefined) {
+      // The next request opens a new channel only once this one is gone on both sides: seen once
+      // under load, an exec right after a daemon's exit was closed at once ("Unable to exec").
       this.stream?.close();
+      await this.stream?.whenClosed(5000);
       throw new HandoverError('step-failed', `${AGENT_COMMAND} ctl: ${transport}`, { evidence: replies.slice(-5) });
     }
     const results = requests.map((req, i) => decodeReply(req.op, replies[i] ?? ''));

@@ -72,8 +72,9 @@ export class LineChannel {
     clearTimeout(timer);
   }
 
+  /** Ends this side (EOF), unless the channel has closed already. */
   close(): void {
-    this.channel.end();
+    if (this.open) this.channel.end();
   }
 
   private send(requests: readonly string[], timeoutMs: number): Promise<LineReplies> {
